@@ -1,0 +1,97 @@
+"""Sparsity groups: the weights of one operation, collected from the modules that hold them.
+
+Groups are built from module structure (the op modules themselves), never by
+parsing parameter names. A group's ``Gate`` parameters carry their bounds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+import torch
+import torch.nn as nn
+
+from .ops import Gate
+
+NORMALIZE = ("div", "none")
+
+
+@dataclass
+class OpGroup:
+    name: str          # e.g. "normal/edge03/sep_conv_3x3" or "cell05/edge03/sep_conv_3x3"
+    cell: str | int    # cell type (supernet) or cell index (evaluation network)
+    edge: int
+    op: str
+    modules: list[nn.Module] = field(default_factory=list)
+
+    @property
+    def params(self) -> list[nn.Parameter]:
+        return [p for m in self.modules for p in m.parameters()]
+
+    @property
+    def clip(self) -> list[tuple[float, float] | None]:
+        gates = {id(m.weight) for op in self.modules for m in op.modules() if isinstance(m, Gate)}
+        return [Gate.bounds if id(p) in gates else None for p in self.params]
+
+    @property
+    def size(self) -> int:
+        return sum(p.numel() for p in self.params)
+
+    def norm(self) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p) for p in self.params]))
+
+
+def check_mu(mu: float, normalize: str) -> None:
+    if not isinstance(mu, (int, float)) or isinstance(mu, bool) or not mu >= 0:
+        raise ValueError(f"mu must be a number >= 0, got {mu!r}")
+    if normalize not in NORMALIZE:
+        raise ValueError(f"unknown normalize {normalize!r}; valid: {', '.join(NORMALIZE)}")
+
+
+def param_groups(model: nn.Module, groups: list[OpGroup], mu: float, normalize: str) -> list[dict]:
+    """Optimizer param groups: one per op group (with ``mu``), then one ``mu=0`` group for the rest."""
+    check_mu(mu, normalize)
+    out = [{"params": g.params, "mu": float(mu), "normalize": normalize, "clip": g.clip, "name": g.name}
+           for g in groups]
+    grouped = {id(p) for g in groups for p in g.params}
+    rest = [p for p in model.parameters() if id(p) not in grouped]
+    out.append({"params": rest, "mu": 0.0, "normalize": "none", "clip": None, "name": "unregularized"})
+    return out
+
+
+def norms_frame(groups: list[OpGroup]) -> pd.DataFrame:
+    """One row per group: name, cell, edge, op, size, norm."""
+    norms = torch.stack([g.norm() for g in groups]).cpu().tolist() if groups else []
+    return pd.DataFrame({
+        "name": [g.name for g in groups], "cell": [g.cell for g in groups], "edge": [g.edge for g in groups],
+        "op": [g.op for g in groups], "size": [g.size for g in groups], "norm": norms,
+    })
+
+
+def check_threshold(threshold: float) -> float:
+    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not threshold > 0:
+        raise ValueError(f"threshold must be a number > 0, got {threshold!r}")
+    return float(threshold)
+
+
+def split_by_norm(norms: pd.DataFrame, threshold: float) -> tuple[set, set]:
+    """(alive, dead) sets of (cell, edge, op): alive groups have norm > ``threshold``."""
+    alive = norms["norm"] > check_threshold(threshold)
+    keys = lambda rows: set(zip(rows["cell"], rows["edge"], rows["op"]))
+    return keys(norms[alive]), keys(norms[~alive])
+
+
+def inherit_weights(new: nn.Module, old: nn.Module) -> nn.Module:
+    """Copy ``old``'s weights into the pruned ``new`` by module path; match its device, dtype and mode."""
+    state = old.state_dict()
+    missing = [k for k in new.state_dict() if k not in state]
+    if missing:
+        raise RuntimeError(f"pruned model has weights the original lacks: {missing[:3]}")
+    new.load_state_dict({k: state[k] for k in new.state_dict()})
+    param = next(old.parameters())
+    return new.to(device=param.device, dtype=param.dtype).train(old.training)
+
+
+def count_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,142 @@
+"""ProxSGD (Yang et al., ICLR 2020) with an L2,1 group-sparsity regulariser (SPEC §2).
+
+Each param group is one sparsity group w_k with penalty mu_k * ||w_k||_2. A step:
+
+    v     <- (1 - rho) v + rho g                      momentum (rho weighs the *new* gradient)
+    b_k    = w_k - v_k / tau_k
+    w_hat  = max(0, 1 - mu_k / (tau_k ||b_k||)) b_k    closed-form group prox (b_k for mu_k = 0)
+    w     <- w + lr (w_hat - w)
+
+``tau="constant"`` uses tau = 1; ``tau="adaptive"`` uses Adam's bias-corrected
+sqrt(r) + delta, averaged over a regularised group so that the closed form holds.
+Because w_hat_k can be exactly 0, whole groups become (and stay) exactly zero.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.optim import Optimizer
+
+from .groups import NORMALIZE, check_mu
+
+TAU_MODES = ("constant", "adaptive")
+
+
+def _check(name, value, ok, allowed):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
+class ProxSGD(Optimizer):
+    """Group options: ``mu`` (0 = plain step), ``normalize`` ("div": mu/sqrt(group size), "none"),
+    ``clip`` (None, (lo, hi) for all its params, or one entry per param, e.g. for gates),
+    plus ``lr``, ``rho`` and the decay exponents of lr/(t+4)^lr_decay, rho/(t+4)^rho_decay.
+    """
+
+    def __init__(self, params, lr: float = 1e-3, rho: float = 0.8, tau: str = "constant", beta: float = 0.999,
+                 delta: float = 1e-8, mu: float = 0.0, normalize: str = "none", clip=None,
+                 lr_decay: float = 0.0, rho_decay: float = 0.0):
+        if tau not in TAU_MODES:
+            raise ValueError(f"unknown tau {tau!r}; valid: {', '.join(TAU_MODES)}")
+        _check("beta", beta, lambda b: 0 <= b < 1, "in [0, 1)")
+        _check("delta", delta, lambda d: d > 0, "> 0")
+        self.tau = tau
+        defaults = dict(lr=lr, rho=rho, beta=beta, delta=delta, mu=mu, normalize=normalize, clip=clip,
+                        lr_decay=lr_decay, rho_decay=rho_decay)
+        super().__init__(params, defaults)
+
+    def add_param_group(self, param_group: dict) -> None:
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        _check("lr", group["lr"], lambda x: x > 0, "> 0")
+        _check("rho", group["rho"], lambda x: 0 < x <= 1, "in (0, 1]")
+        _check("lr_decay", group["lr_decay"], lambda x: x >= 0, ">= 0")
+        _check("rho_decay", group["rho_decay"], lambda x: x >= 0, ">= 0")
+        check_mu(group["mu"], group["normalize"])
+        n, clip = len(group["params"]), group["clip"]
+        is_bounds = lambda c: isinstance(c, (tuple, list)) and len(c) == 2 and all(
+            isinstance(x, (int, float)) for x in c) and c[0] <= c[1]
+        if clip is None or is_bounds(clip):
+            clip = [clip] * n
+        if len(clip) != n or any(c is not None and not is_bounds(c) for c in clip):
+            raise ValueError(f"clip must be None, (lo, hi) or one such entry per param, got {group['clip']!r}")
+        group["clip"] = [None if c is None else (float(c[0]), float(c[1])) for c in clip]
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            if group["mu"] > 0:
+                self._prox_step(group)
+            else:
+                self._plain_step(group)
+            for p, bounds in zip(group["params"], group["clip"]):
+                if bounds is not None:
+                    p.clamp_(*bounds)
+        return loss
+
+    def _state(self, p):
+        state = self.state[p]
+        if not state:
+            state["step"] = 0
+            state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            if self.tau == "adaptive":
+                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        state["step"] += 1
+        return state
+
+    def _moments(self, group, params, grads):
+        """Update v (and r); return (v, lr, elementwise adaptive tau or None)."""
+        states = [self._state(p) for p in params]
+        t = states[0]["step"]
+        rho = group["rho"] / (t + 4) ** group["rho_decay"]
+        lr = group["lr"] / (t + 4) ** group["lr_decay"]
+        v = [s["momentum_buffer"] for s in states]
+        torch._foreach_lerp_(v, grads, rho)
+        if self.tau == "constant":
+            return v, lr, None
+        beta = group["beta"]
+        r = [s["exp_avg_sq"] for s in states]
+        torch._foreach_mul_(r, beta)
+        torch._foreach_addcmul_(r, grads, grads, value=1 - beta)
+        tau = torch._foreach_div(r, 1 - beta ** t)
+        torch._foreach_sqrt_(tau)
+        torch._foreach_add_(tau, group["delta"])
+        return v, lr, tau
+
+    def _plain_step(self, group):
+        params = [p for p in group["params"] if p.grad is not None]
+        if not params:
+            return
+        # Params can differ in step count here (a param may miss a gradient); group them by it.
+        for t in sorted({self.state[p].get("step", 0) for p in params}):
+            same = [p for p in params if self.state[p].get("step", 0) == t]
+            v, lr, tau = self._moments(group, same, [p.grad for p in same])
+            if tau is None:
+                torch._foreach_add_(same, v, alpha=-lr)
+            else:
+                torch._foreach_addcdiv_(same, v, tau, value=-lr)
+
+    def _prox_step(self, group):
+        params = group["params"]
+        if all(p.grad is None for p in params):
+            return
+        grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in params]
+        v, lr, tau_el = self._moments(group, params, grads)
+        numel = sum(p.numel() for p in params)
+        if tau_el is None:
+            tau = torch.ones((), device=params[0].device, dtype=params[0].dtype)
+        else:
+            tau = torch.stack([x.sum() for x in tau_el]).sum() / numel
+        b = torch._foreach_div(v, tau)
+        torch._foreach_neg_(b)
+        torch._foreach_add_(b, params)
+        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(b)))
+        mu = group["mu"] / (math.sqrt(numel) if group["normalize"] == "div" else 1.0)
+        scale = (1 - mu / (tau * norm)).clamp_(min=0)  # ||b|| = 0 gives -inf, clamped to 0
+        torch._foreach_mul_(b, scale)
+        torch._foreach_lerp_(params, b, lr)

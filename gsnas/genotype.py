@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .spaces import STEPS, check_op
+from .spaces import EDGES, STEPS, check_op
 
 Node = tuple[tuple[str, int], ...]
 INPUT_FREE_OPS = {"noise"}  # ops whose output does not depend on their input
@@ -141,6 +141,36 @@ class Genotype:
     @classmethod
     def load(cls, path) -> "Genotype":
         return cls.from_json(Path(path).read_text())
+
+
+def edge_ops(nodes: tuple[Node, ...]) -> list[list[str]]:
+    """Per-edge op lists (DARTS edge order) of a cell given as (op, input) pairs per node."""
+    ops = [[] for _ in EDGES]
+    for i, node in enumerate(nodes):
+        for op, state in node:
+            ops[EDGES.index((i + 2, state))].append(op)
+    return ops
+
+
+def darts_rule(space, strength: dict) -> Genotype:
+    """DARTS' discretisation: per node the 2 inputs whose strongest op is strongest, each with that op.
+
+    ``strength[(cell_type, edge, op)]``; ops missing from it (e.g. ``none``) are never chosen.
+    """
+    cells = {}
+    for kind in ("normal", "reduce"):
+        nodes = []
+        for node in range(2, 2 + STEPS):
+            best = []  # (strength, op, state), one per input edge
+            for state in range(node):
+                k = EDGES.index((node, state))
+                scored = [(strength[(kind, k, op)], op) for op in space.ops(kind)[k] if (kind, k, op) in strength]
+                if scored:
+                    best.append((*max(scored), state))
+            best.sort(key=lambda t: -t[0])
+            nodes.append([(op, state) for _, op, state in best[:2]])
+        cells[kind], cells[f"{kind}_concat"] = nodes, range(2, 2 + STEPS)
+    return Genotype(**cells)
 
 
 def from_darts(normal, normal_concat, reduce, reduce_concat) -> Genotype:

@@ -9,7 +9,7 @@ import pandas as pd
 import torch.nn as nn
 
 from .cell import Cell, CellNetwork, cell_type, check_dims
-from .genotype import Genotype, Node, get_genotype
+from .genotype import Genotype, edge_ops, get_genotype
 from .groups import OpGroup, inherit_weights, norms_frame, param_groups, split_by_norm
 from .spaces import EDGES
 
@@ -32,15 +32,6 @@ class AuxiliaryHead(nn.Module):
             raise ValueError(f"the auxiliary head needs feature maps of at least 8x8, got "
                              f"{tuple(x.shape[-2:])}: use inputs of at least 29x29 (e.g. pad to 32) or auxiliary=False")
         return self.classifier(self.features(x).flatten(1))
-
-
-def _edge_ops(nodes: tuple[Node, ...]) -> list[list[str]]:
-    """Per-edge op lists (DARTS edge order) of a cell given as (op, input) pairs per node."""
-    ops = [[] for _ in EDGES]
-    for i, node in enumerate(nodes):
-        for op, state in node:
-            ops[EDGES.index((i + 2, state))].append(op)
-    return ops
 
 
 class EvalNetwork(CellNetwork):
@@ -70,7 +61,7 @@ class EvalNetwork(CellNetwork):
 
     def _make_cell(self, i, reduction, c_pp, c_p, c, reduction_prev):
         concat = self.genotype.concat(self.cell_type(i))
-        return Cell(_edge_ops(self.cell_nodes[i]), concat, c_pp, c_p, c, reduction, reduction_prev,
+        return Cell(edge_ops(self.cell_nodes[i]), concat, c_pp, c_p, c, reduction, reduction_prev,
                     affine=True, gated=self.gates)
 
     def config(self) -> dict:

@@ -29,7 +29,7 @@ def _check(name, value, ok, allowed):
 
 
 class ProxSGD(Optimizer):
-    """Group options: ``mu`` (0 = plain step), ``normalize`` ("div": mu/sqrt(group size), "none"),
+    """Group options: ``tau``, ``mu`` (0 = plain step), ``normalize`` ("div": mu/sqrt(group size), "none"),
     ``clip`` (None, (lo, hi) for all its params, or one entry per param, e.g. for gates),
     plus ``lr``, ``rho`` and the decay exponents of lr/(t+4)^lr_decay, rho/(t+4)^rho_decay.
     """
@@ -37,12 +37,7 @@ class ProxSGD(Optimizer):
     def __init__(self, params, lr: float = 1e-3, rho: float = 0.8, tau: str = "constant", beta: float = 0.999,
                  delta: float = 1e-8, mu: float = 0.0, normalize: str = "none", clip=None,
                  lr_decay: float = 0.0, rho_decay: float = 0.0):
-        if tau not in TAU_MODES:
-            raise ValueError(f"unknown tau {tau!r}; valid: {', '.join(TAU_MODES)}")
-        _check("beta", beta, lambda b: 0 <= b < 1, "in [0, 1)")
-        _check("delta", delta, lambda d: d > 0, "> 0")
-        self.tau = tau
-        defaults = dict(lr=lr, rho=rho, beta=beta, delta=delta, mu=mu, normalize=normalize, clip=clip,
+        defaults = dict(lr=lr, rho=rho, tau=tau, beta=beta, delta=delta, mu=mu, normalize=normalize, clip=clip,
                         lr_decay=lr_decay, rho_decay=rho_decay)
         super().__init__(params, defaults)
 
@@ -53,13 +48,18 @@ class ProxSGD(Optimizer):
         _check("rho", group["rho"], lambda x: 0 < x <= 1, "in (0, 1]")
         _check("lr_decay", group["lr_decay"], lambda x: x >= 0, ">= 0")
         _check("rho_decay", group["rho_decay"], lambda x: x >= 0, ">= 0")
+        _check("beta", group["beta"], lambda b: 0 <= b < 1, "in [0, 1)")
+        _check("delta", group["delta"], lambda d: d > 0, "> 0")
+        if group["tau"] not in TAU_MODES:
+            raise ValueError(f"unknown tau {group['tau']!r}; valid: {', '.join(TAU_MODES)}")
         check_mu(group["mu"], group["normalize"])
         n, clip = len(group["params"]), group["clip"]
         is_bounds = lambda c: isinstance(c, (tuple, list)) and len(c) == 2 and all(
             isinstance(x, (int, float)) for x in c) and c[0] <= c[1]
         if clip is None or is_bounds(clip):
             clip = [clip] * n
-        if len(clip) != n or any(c is not None and not is_bounds(c) for c in clip):
+        if not isinstance(clip, (list, tuple)) or len(clip) != n or any(c is not None and not is_bounds(c)
+                                                                       for c in clip):
             raise ValueError(f"clip must be None, (lo, hi) or one such entry per param, got {group['clip']!r}")
         group["clip"] = [None if c is None else (float(c[0]), float(c[1])) for c in clip]
 
@@ -79,25 +79,26 @@ class ProxSGD(Optimizer):
                     p.clamp_(*bounds)
         return loss
 
-    def _state(self, p):
+    def _state(self, p, adaptive: bool):
         state = self.state[p]
         if not state:
             state["step"] = 0
             state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            if self.tau == "adaptive":
-                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        if adaptive and "exp_avg_sq" not in state:
+            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         state["step"] += 1
         return state
 
     def _moments(self, group, params, grads):
         """Update v (and r); return (v, lr, elementwise adaptive tau or None)."""
-        states = [self._state(p) for p in params]
+        adaptive = group["tau"] == "adaptive"
+        states = [self._state(p, adaptive) for p in params]
         t = states[0]["step"]
         rho = group["rho"] / (t + 4) ** group["rho_decay"]
         lr = group["lr"] / (t + 4) ** group["lr_decay"]
         v = [s["momentum_buffer"] for s in states]
         torch._foreach_lerp_(v, grads, rho)
-        if self.tau == "constant":
+        if not adaptive:
             return v, lr, None
         beta = group["beta"]
         r = [s["exp_avg_sq"] for s in states]

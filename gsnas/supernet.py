@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 from .cell import Cell, CellNetwork, edge_key
-from .genotype import Genotype
+from .genotype import Genotype, darts_rule
 from .groups import OpGroup, inherit_weights, norms_frame, param_groups, split_by_norm
 from .spaces import EDGES, STEPS, Space, get_space
 
@@ -70,22 +70,7 @@ class Supernet(CellNetwork):
 
     def genotype_top2(self) -> Genotype:
         """The DARTS rule with group norms as strengths: per node the 2 strongest inputs, each with its strongest op."""
-        df = self.group_norms().set_index(["cell", "edge", "op"])["norm"].to_dict()
-        cells = {}
-        for kind in CELL_TYPES:
-            nodes = []
-            for node in range(2, 2 + STEPS):
-                best = []  # (strength, op, state) per input edge
-                for state in range(node):
-                    k = EDGES.index((node, state))
-                    scored = [(df[(kind, k, op)], op) for op in self.space.ops(kind)[k] if (kind, k, op) in df]
-                    if scored:
-                        strength, op = max(scored)
-                        best.append((strength, op, state))
-                best.sort(key=lambda t: -t[0])
-                nodes.append([(op, state) for _, op, state in best[:2]])
-            cells[kind], cells[f"{kind}_concat"] = nodes, range(2, 2 + STEPS)
-        return Genotype(**cells)
+        return darts_rule(self.space, self.group_norms().set_index(["cell", "edge", "op"])["norm"].to_dict())
 
     def prune(self, threshold: float = 1e-6) -> "Supernet":
         """A physically smaller supernet without the ops whose group norm is <= ``threshold``.
@@ -94,7 +79,11 @@ class Supernet(CellNetwork):
         zero computes exactly the same function.
         """
         _, removed = split_by_norm(self.group_norms(), threshold)
-        pruned = Supernet(self.space.without(removed), self.channels, self.layers, self.num_classes,
-                          self.in_channels)
-        return inherit_weights(pruned, self)
+        return self.without(removed)
+
+    def without(self, removed: set[tuple[str, int, str]]) -> "Supernet":
+        """A copy without the (cell type, edge, op) candidates in ``removed``, inheriting the other weights."""
+        smaller = Supernet(self.space.without(removed), self.channels, self.layers, self.num_classes,
+                           self.in_channels)
+        return inherit_weights(smaller, self)
 

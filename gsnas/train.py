@@ -1,0 +1,502 @@
+"""The four training routines shared by notebooks and CLI (SPEC §5, §7).
+
+- ``search``: GS-NAS, ProxSGD on a Supernet; the architecture is read off the non-zero groups.
+- ``darts_search``: the DARTS first-order baseline on the same supernet.
+- ``prune``: operation pruning, ProxSGD on an EvalNetwork with one group per op instance.
+- ``train``: standard training of an EvalNetwork (SGD, cosine, auxiliary, drop path, cutout).
+
+Each writes ``metrics.csv`` (per epoch), ``group_norms.csv`` (per epoch, where there
+are groups), ``checkpoint.pt`` (every epoch; ``resume=True`` continues from it) and
+``result.json`` to ``out`` when given, and returns the result as a dict.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields
+from itertools import cycle
+from pathlib import Path
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import checkpoint, data
+from .darts import Architecture, discretize
+from .genotype import Genotype, get_genotype
+from .groups import count_params
+from .network import EvalNetwork
+from .proxsgd import ProxSGD
+from .results import atomic_write_text
+from .supernet import Supernet
+
+
+# --- configurations -----------------------------------------------------------------------------
+
+@dataclass
+class RunConfig:
+    dataset: str = "fashion-mnist"
+    data_root: str | None = None
+    image_size: int | None = None     # None: the dataset's native size
+    train_size: int | None = None     # None: the whole training set
+    test_size: int | None = None      # None: the whole test set
+    batch_size: int = 64
+    eval_batch_size: int = 256
+    epochs: int = 1
+    seed: int = 0
+    device: str = "auto"
+    out: str | None = None
+    resume: bool = False
+    progress: bool = True
+
+    def __post_init__(self):
+        data.check_dataset(self.dataset)
+        for name in ("batch_size", "eval_batch_size", "epochs"):
+            _positive_int(name, getattr(self, name))
+        for name in ("train_size", "test_size", "image_size"):
+            if getattr(self, name) is not None:
+                _positive_int(name, getattr(self, name))
+        if self.device not in ("auto", "cpu") and not str(self.device).startswith("cuda"):
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
+        if self.resume and not self.out:
+            raise ValueError("resume needs an output folder (out) holding checkpoint.pt")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        """Build from a dict (a profile section); unknown keys are an error naming them."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} option(s) {unknown}; valid: {sorted(names)}")
+        return cls(**d)
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def _positive(name, value, allow_zero=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value > 0 or allow_zero and value == 0):
+        raise ValueError(f"{name} must be a number {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+
+
+@dataclass
+class SearchConfig(RunConfig):
+    """GS-NAS search; defaults are the paper's (SPEC §5) on the given dataset."""
+    space: str = "darts"
+    channels: int = 16
+    layers: int = 8
+    lr: float = 1e-3
+    rho: float = 0.8
+    tau: str = "constant"
+    mu: float = 60.0
+    normalize: str = "div"
+    grad_clip: float = 0.0            # 0: no clipping (the paper's search)
+    thresholds: list = field(default_factory=lambda: [1e-6, 1e-3, 0.5])
+
+    def __post_init__(self):
+        super().__post_init__()
+        _positive("lr", self.lr)
+        _positive("mu", self.mu, allow_zero=True)
+        _positive("grad_clip", self.grad_clip, allow_zero=True)
+        for t in self.thresholds:
+            _positive("threshold", t)
+
+
+@dataclass
+class DartsConfig(RunConfig):
+    """DARTS first-order search on the same supernet (SPEC §7)."""
+    space: str = "darts"
+    channels: int = 16
+    layers: int = 8
+    lr: float = 0.025
+    lr_min: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    arch_lr: float = 3e-4
+    arch_weight_decay: float = 1e-3
+    grad_clip: float = 5.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        _positive("lr", self.lr)
+        _positive("arch_lr", self.arch_lr)
+
+
+@dataclass
+class TrainConfig(RunConfig):
+    """Training an EvalNetwork from scratch (SPEC §5 evaluation)."""
+    genotype: str = "DARTS_V2"        # name, JSON file, or a Genotype
+    model: str | None = None          # a model JSON (EvalNetwork.config(), e.g. a pruned network): overrides genotype
+    channels: int = 36
+    layers: int = 20
+    lr: float = 0.025
+    lr_min: float = 0.0
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    cutout: int = 16
+    drop_path_prob: float = 0.3
+    auxiliary_weight: float = 0.4     # 0: no auxiliary head
+    grad_clip: float = 5.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        _positive("lr", self.lr)
+        _positive("auxiliary_weight", self.auxiliary_weight, allow_zero=True)
+        if not 0 <= self.drop_path_prob < 1:
+            raise ValueError(f"drop_path_prob must be in [0, 1), got {self.drop_path_prob!r}")
+
+
+@dataclass
+class PruneConfig(TrainConfig):
+    """Operation pruning of an EvalNetwork with ProxSGD (SPEC §5, Table 1 / Figure 1)."""
+    mu: float = 1e-4
+    lr: float = 1e-3
+    lr_min: float = 1e-4
+    rho: float = 0.9
+    tau: str = "adaptive"
+    normalize: str = "none"
+    drop_path_prob: float = 0.2
+    thresholds: list = field(default_factory=lambda: [1e-6, 1e-3, 0.5])
+
+    def __post_init__(self):
+        super().__post_init__()
+        _positive("mu", self.mu, allow_zero=True)
+        for t in self.thresholds:
+            _positive("threshold", t)
+
+
+# --- shared machinery ---------------------------------------------------------------------------
+
+def pick_device(name: str) -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    import numpy as np
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def logits_of(output):
+    return output[0] if isinstance(output, tuple) else output
+
+
+@torch.no_grad()
+def accuracy(model, loader, device, **kwargs) -> float:
+    """Top-1 accuracy (%) in eval mode; ``kwargs`` go to the model (e.g. DARTS alphas)."""
+    was_training = model.training
+    model.eval()
+    correct = total = 0
+    for x, y in loader:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        correct += (logits_of(model(x, **kwargs)).argmax(1) == y).sum().item()
+        total += y.numel()
+    model.train(was_training)
+    return 100.0 * correct / max(total, 1)
+
+
+class Run:
+    """Per-run bookkeeping: device, seeds, data, output folder, checkpoints, per-epoch CSVs."""
+
+    def __init__(self, cfg: RunConfig, cutout: int = 0):
+        self.cfg, self.started = cfg, time.time()
+        self.device = pick_device(cfg.device)
+        seed_everything(cfg.seed)
+        self.out = Path(cfg.out) if cfg.out else None
+        if self.out:
+            try:
+                self.out.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise ValueError(f"cannot create output folder {self.out}: {e.strerror}") from None
+        self.info = data.info(cfg.dataset)
+        size = cfg.image_size or self.info["image_size"]
+        self.train_set = data.load(cfg.dataset, True, cfg.data_root, size, cutout=cutout, size=cfg.train_size,
+                                   seed=cfg.seed)
+        self.test_set = data.load(cfg.dataset, False, cfg.data_root, size, size=cfg.test_size, seed=cfg.seed)
+        self.metrics: list[dict] = []
+        self.norms: list[pd.DataFrame] = []
+        self.elapsed = 0.0  # wall seconds of earlier (resumed) sessions
+
+    def loader(self, ds, train: bool):
+        return data.loader(ds, self.cfg.batch_size if train else self.cfg.eval_batch_size, train, self.cfg.seed)
+
+    def bar(self, loader, epoch):
+        return tqdm(loader, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", leave=False, disable=not self.cfg.progress)
+
+    def wall(self) -> float:
+        return self.elapsed + time.time() - self.started
+
+    def resume(self, objects: dict) -> int:
+        """Load the checkpoint into ``objects`` (things with load_state_dict); the epoch to start at."""
+        path = self.out / "checkpoint.pt" if self.out else None
+        if not (self.cfg.resume and path and path.exists()):
+            return 0
+        state = checkpoint.load(path, map_location=self.device)
+        for name, obj in objects.items():
+            obj.load_state_dict(state[name])
+        checkpoint.set_rng_state(state["rng"])
+        self.metrics, self.elapsed = state["metrics"], state["elapsed"]
+        if (self.out / "group_norms.csv").exists():
+            norms = pd.read_csv(self.out / "group_norms.csv")
+            self.norms = [norms[norms["epoch"] < state["epoch"]]]
+        return state["epoch"]
+
+    def end_epoch(self, epoch: int, row: dict, objects: dict, norms: pd.DataFrame | None = None) -> None:
+        self.metrics.append({"epoch": epoch + 1, **row, "wall_seconds": round(self.wall(), 2)})
+        if norms is not None:
+            self.norms.append(norms.assign(epoch=epoch + 1))
+        if not self.out:
+            return
+        atomic_write_text(self.out / "metrics.csv", pd.DataFrame(self.metrics).to_csv(index=False))
+        if self.norms:
+            atomic_write_text(self.out / "group_norms.csv", pd.concat(self.norms).to_csv(index=False))
+        state = {name: obj.state_dict() for name, obj in objects.items()}
+        checkpoint.save(self.out / "checkpoint.pt", {**state, "epoch": epoch + 1, "rng": checkpoint.rng_state(),
+                                                     "metrics": self.metrics, "elapsed": self.wall()})
+
+    def finish(self, result: dict) -> dict:
+        result = {**result, "wall_seconds": round(self.wall(), 2), "device": str(self.device),
+                  "config": {k: v for k, v in asdict(self.cfg).items() if k not in ("progress",)}}
+        if self.out:
+            atomic_write_text(self.out / "result.json", json.dumps(result, indent=1, default=str) + "\n")
+        return result
+
+
+def _set_epoch(loader, epoch):
+    if hasattr(loader.sampler, "epoch"):
+        loader.sampler.epoch = epoch
+
+
+def _clip(params, max_norm):
+    if max_norm > 0:
+        torch.nn.utils.clip_grad_norm_(params, max_norm)
+
+
+def _check_finite(loss, epoch, step):
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                                 "the last good checkpoint is kept")
+
+
+def _train_epoch(run, model, loader, epoch, step_fn) -> tuple[float, float]:
+    """One pass; ``step_fn(x, y, step) -> (loss, logits)`` does the update. Mean loss, accuracy (%)."""
+    model.train()
+    _set_epoch(loader, epoch)
+    loss_sum = correct = total = 0.0
+    for step, (x, y) in enumerate(run.bar(loader, epoch)):
+        x, y = x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True)
+        loss, logits = step_fn(x, y, step)
+        _check_finite(loss, epoch, step)
+        loss_sum += loss.item() * y.numel()
+        correct += (logits.argmax(1) == y).sum().item()
+        total += y.numel()
+    return loss_sum / max(total, 1), 100.0 * correct / max(total, 1)
+
+
+# --- GS-NAS search ------------------------------------------------------------------------------
+
+def search(cfg: SearchConfig) -> dict:
+    run = Run(cfg)
+    net = Supernet(cfg.space, cfg.channels, cfg.layers, run.info["num_classes"], run.info["in_channels"])
+    net = net.to(run.device)
+    opt = ProxSGD(net.param_groups(cfg.mu, cfg.normalize), lr=cfg.lr, rho=cfg.rho, tau=cfg.tau)
+    train_loader, test_loader = run.loader(run.train_set, True), run.loader(run.test_set, False)
+    start = run.resume({"model": net, "optimizer": opt})
+
+    def step(x, y, _):
+        logits = net(x)
+        loss = F.cross_entropy(logits, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        _clip(net.parameters(), cfg.grad_clip)
+        opt.step()
+        return loss.detach(), logits.detach()
+
+    for epoch in range(start, cfg.epochs):
+        loss, acc = _train_epoch(run, net, train_loader, epoch, step)
+        norms = net.group_norms()
+        run.end_epoch(epoch, {"train_loss": loss, "train_acc": acc, "test_acc": accuracy(net, test_loader, run.device),
+                              "nonzero_groups": int((norms["norm"] > cfg.thresholds[0]).sum())},
+                      {"model": net, "optimizer": opt}, norms)
+    return run.finish(summarize_search(net, test_loader, run.device, cfg.thresholds, run.out))
+
+
+def summarize_search(net: Supernet, test_loader, device, thresholds, out=None) -> dict:
+    """Supernet accuracy before/after pruning at each threshold, the genotype, sizes."""
+    norms = net.group_norms()
+    before = accuracy(net, test_loader, device)
+    after = {}
+    for t in thresholds:
+        try:
+            after[str(t)] = accuracy(net.prune(t), test_loader, device)
+        except ValueError:  # nothing survives: an empty network
+            after[str(t)] = float("nan")
+    genotype = net.genotype(thresholds[0])
+    if out:
+        genotype.save(Path(out) / "genotype.json")
+    return {"acc_before": before, "acc_after": after, "genotype": genotype.to_dict(),
+            "genotype_top2": net.genotype_top2().to_dict(),
+            "groups": len(norms), "nonzero_groups": int((norms["norm"] > thresholds[0]).sum()),
+            "ops_normal": genotype.num_ops("normal"), "ops_reduce": genotype.num_ops("reduce"),
+            "supernet_params": count_params(net)}
+
+
+def tune_mu(cfg: SearchConfig, target_ops: float, lo: float = 1e-2, hi: float = 1e3, iters: int = 6) -> dict:
+    """Bisection (in log space) on short searches for the mu that leaves ``target_ops`` ops per cell.
+
+    The paper tunes mu by hand "in a similar fashion as bisection"; larger mu, fewer ops.
+    Returns the chosen mu and the trials.
+    """
+    _positive("target_ops", target_ops)
+    trials = []
+    for _ in range(iters):
+        mu = math.sqrt(lo * hi)
+        res = search(SearchConfig(**{**asdict(cfg), "mu": mu, "out": None, "resume": False}))
+        ops = (res["ops_normal"] + res["ops_reduce"]) / 2
+        trials.append({"mu": mu, "ops_per_cell": ops, "acc_before": res["acc_before"]})
+        if ops > target_ops:
+            lo = mu
+        else:
+            hi = mu
+    best = min(trials, key=lambda t: (abs(t["ops_per_cell"] - target_ops), t["mu"]))
+    return {"mu": best["mu"], "trials": trials}
+
+
+# --- DARTS first-order search --------------------------------------------------------------------
+
+def darts_search(cfg: DartsConfig) -> dict:
+    run = Run(cfg)
+    net = Supernet(cfg.space, cfg.channels, cfg.layers, run.info["num_classes"], run.info["in_channels"])
+    arch = Architecture(net)
+    net, arch = net.to(run.device), arch.to(run.device)
+    weights = [p for p in net.parameters() if p.requires_grad]
+    w_opt = torch.optim.SGD(weights, cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    a_opt = torch.optim.Adam(arch.parameters(), cfg.arch_lr, betas=(0.5, 0.999), weight_decay=cfg.arch_weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, cfg.epochs, eta_min=cfg.lr_min)
+    w_half, a_half = data.split(run.train_set)
+    train_loader, arch_loader = run.loader(w_half, True), run.loader(a_half, True)
+    test_loader = run.loader(run.test_set, False)
+    objects = {"model": net, "arch": arch, "w_opt": w_opt, "a_opt": a_opt, "sched": sched}
+    start = run.resume(objects)
+
+    for epoch in range(start, cfg.epochs):
+        _set_epoch(arch_loader, epoch)
+        arch_batches = cycle(arch_loader)
+
+        def step(x, y, _):
+            xa, ya = next(arch_batches)
+            a_opt.zero_grad(set_to_none=True)
+            F.cross_entropy(net(xa.to(run.device), arch.weights()), ya.to(run.device)).backward()
+            a_opt.step()
+            logits = net(x, arch.weights())
+            loss = F.cross_entropy(logits, y)
+            w_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            _clip(weights, cfg.grad_clip)
+            w_opt.step()
+            return loss.detach(), logits.detach()
+
+        loss, acc = _train_epoch(run, net, train_loader, epoch, step)
+        lr = sched.get_last_lr()[0]
+        sched.step()
+        with torch.no_grad():
+            test_acc = accuracy(net, test_loader, run.device, alphas=arch.weights())
+        run.end_epoch(epoch, {"train_loss": loss, "train_acc": acc, "test_acc": test_acc, "lr": lr}, objects,
+                      alphas_frame(arch))
+    genotype = arch.genotype()
+    if run.out:
+        genotype.save(run.out / "genotype.json")
+    with torch.no_grad():
+        before = accuracy(net, test_loader, run.device, alphas=arch.weights())
+    after = accuracy(discretize(net, genotype), test_loader, run.device)
+    return run.finish({"acc_before": before, "acc_after": after, "genotype": genotype.to_dict(),
+                       "supernet_params": count_params(net)})
+
+
+def alphas_frame(arch: Architecture) -> pd.DataFrame:
+    """Softmax weights in the long format of ``group_norms.csv`` (the 'norm' column holds the weight)."""
+    rows = [{"name": f"{kind}/edge{k:02d}/{op}", "cell": kind, "edge": k, "op": op, "size": 1, "norm": w}
+            for (kind, k, op), w in arch.strengths().items()]
+    return pd.DataFrame(rows)
+
+
+# --- evaluation-network training and operation pruning ---------------------------------------------
+
+def build_eval_network(cfg: TrainConfig, info: dict, gates: bool = False) -> EvalNetwork:
+    common = {"auxiliary": cfg.auxiliary_weight > 0, "drop_path_prob": cfg.drop_path_prob, "gates": gates}
+    if cfg.model:
+        try:
+            config = json.loads(Path(cfg.model).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"cannot read model file {cfg.model!r}: {e}") from None
+        return EvalNetwork.from_config({**config, **common})
+    genotype = cfg.genotype if isinstance(cfg.genotype, Genotype) else get_genotype(cfg.genotype)
+    return EvalNetwork(genotype, cfg.channels, cfg.layers, info["num_classes"], info["in_channels"], **common)
+
+
+def _fit(run, cfg, net, opt, sched, objects, norms_fn=None):
+    train_loader, test_loader = run.loader(run.train_set, True), run.loader(run.test_set, False)
+    start = run.resume(objects)
+
+    def step(x, y, _):
+        logits, logits_aux = net(x)
+        loss = F.cross_entropy(logits, y)
+        if logits_aux is not None:
+            loss = loss + cfg.auxiliary_weight * F.cross_entropy(logits_aux, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        _clip(net.parameters(), cfg.grad_clip)
+        opt.step()
+        return loss.detach(), logits.detach()
+
+    for epoch in range(start, cfg.epochs):
+        net.drop_prob = cfg.drop_path_prob * epoch / cfg.epochs
+        loss, acc = _train_epoch(run, net, train_loader, epoch, step)
+        lr = sched.get_last_lr()[0]
+        sched.step()
+        norms = norms_fn() if norms_fn else None
+        row = {"train_loss": loss, "train_acc": acc, "test_acc": accuracy(net, test_loader, run.device), "lr": lr}
+        if norms is not None:
+            row["nonzero_groups"] = int((norms["norm"] > cfg.thresholds[0]).sum())
+        run.end_epoch(epoch, row, objects, norms)
+    return test_loader
+
+
+def train(cfg: TrainConfig) -> dict:
+    run = Run(cfg, cutout=cfg.cutout)
+    net = build_eval_network(cfg, run.info).to(run.device)
+    opt = torch.optim.SGD(net.parameters(), cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs, eta_min=cfg.lr_min)
+    test_loader = _fit(run, cfg, net, opt, sched, {"model": net, "opt": opt, "sched": sched})
+    aux = count_params(net.auxiliary_head) if net.auxiliary_head is not None else 0
+    return run.finish({"test_acc": accuracy(net, test_loader, run.device), "params": count_params(net) - aux,
+                       "genotype": net.genotype.to_dict()})
+
+
+def prune(cfg: PruneConfig) -> dict:
+    run = Run(cfg, cutout=cfg.cutout)
+    net = build_eval_network(cfg, run.info, gates=True).to(run.device)
+    opt = ProxSGD(net.operation_groups(cfg.mu, cfg.normalize), lr=cfg.lr, rho=cfg.rho, tau=cfg.tau)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs, eta_min=cfg.lr_min)
+    test_loader = _fit(run, cfg, net, opt, sched, {"model": net, "opt": opt, "sched": sched}, net.group_norms)
+
+    def size(m):
+        return count_params(m) - (count_params(m.auxiliary_head) if m.auxiliary_head is not None else 0)
+
+    before, full = accuracy(net, test_loader, run.device), size(net)
+    rows = []
+    for t in cfg.thresholds:
+        pruned = net.prune(t)
+        rows.append({"threshold": t, "acc_after": accuracy(pruned, test_loader, run.device), "params": size(pruned),
+                     "weights_pruned_pct": 100.0 * (1 - size(pruned) / full),
+                     "ops_pruned": len(net.op_groups()) - len(pruned.op_groups())})
+        if run.out:
+            atomic_write_text(run.out / f"pruned_{t:g}.json", json.dumps(pruned.config()) + "\n")
+    return run.finish({"acc_before": before, "params_unpruned": full, "after": rows})

@@ -50,6 +50,7 @@ class RunConfig:
     out: str | None = None
     resume: bool = False
     progress: bool = True
+    eval_each_epoch: bool = True      # False: test accuracy only after the last epoch (saves time on CPU)
 
     def __post_init__(self):
         data.check_dataset(self.dataset)
@@ -202,6 +203,11 @@ def accuracy(model, loader, device, **kwargs) -> float:
     return 100.0 * correct / max(total, 1)
 
 
+def _epoch_accuracy(run, epoch, model, loader, **kwargs):
+    last = epoch + 1 == run.cfg.epochs
+    return accuracy(model, loader, run.device, **kwargs) if run.cfg.eval_each_epoch or last else float("nan")
+
+
 class Run:
     """Per-run bookkeeping: device, seeds, data, output folder, checkpoints, per-epoch CSVs."""
 
@@ -322,7 +328,7 @@ def search(cfg: SearchConfig) -> dict:
     for epoch in range(start, cfg.epochs):
         loss, acc = _train_epoch(run, net, train_loader, epoch, step)
         norms = net.group_norms()
-        run.end_epoch(epoch, {"train_loss": loss, "train_acc": acc, "test_acc": accuracy(net, test_loader, run.device),
+        run.end_epoch(epoch, {"train_loss": loss, "train_acc": acc, "test_acc": _epoch_accuracy(run, epoch, net, test_loader),
                               "nonzero_groups": int((norms["norm"] > cfg.thresholds[0]).sum())},
                       {"model": net, "optimizer": opt}, norms)
     return run.finish(summarize_search(net, test_loader, run.device, cfg.thresholds, run.out))
@@ -338,13 +344,17 @@ def summarize_search(net: Supernet, test_loader, device, thresholds, out=None) -
             after[str(t)] = accuracy(net.prune(t), test_loader, device)
         except ValueError:  # nothing survives: an empty network
             after[str(t)] = float("nan")
-    genotype = net.genotype(thresholds[0])
-    if out:
+    try:
+        genotype = net.genotype(thresholds[0])
+    except ValueError:  # a whole cell was pruned: mu too large for this budget
+        genotype = None
+    if out and genotype:
         genotype.save(Path(out) / "genotype.json")
-    return {"acc_before": before, "acc_after": after, "genotype": genotype.to_dict(),
+    return {"acc_before": before, "acc_after": after, "genotype": genotype.to_dict() if genotype else None,
             "genotype_top2": net.genotype_top2().to_dict(),
             "groups": len(norms), "nonzero_groups": int((norms["norm"] > thresholds[0]).sum()),
-            "ops_normal": genotype.num_ops("normal"), "ops_reduce": genotype.num_ops("reduce"),
+            "ops_normal": genotype.num_ops("normal") if genotype else 0,
+            "ops_reduce": genotype.num_ops("reduce") if genotype else 0,
             "supernet_params": count_params(net)}
 
 
@@ -407,7 +417,7 @@ def darts_search(cfg: DartsConfig) -> dict:
         lr = sched.get_last_lr()[0]
         sched.step()
         with torch.no_grad():
-            test_acc = accuracy(net, test_loader, run.device, alphas=arch.weights())
+            test_acc = _epoch_accuracy(run, epoch, net, test_loader, alphas=arch.weights())
         run.end_epoch(epoch, {"train_loss": loss, "train_acc": acc, "test_acc": test_acc, "lr": lr}, objects,
                       alphas_frame(arch))
     genotype = arch.genotype()
@@ -462,7 +472,7 @@ def _fit(run, cfg, net, opt, sched, objects, norms_fn=None):
         lr = sched.get_last_lr()[0]
         sched.step()
         norms = norms_fn() if norms_fn else None
-        row = {"train_loss": loss, "train_acc": acc, "test_acc": accuracy(net, test_loader, run.device), "lr": lr}
+        row = {"train_loss": loss, "train_acc": acc, "test_acc": _epoch_accuracy(run, epoch, net, test_loader), "lr": lr}
         if norms is not None:
             row["nonzero_groups"] = int((norms["norm"] > cfg.thresholds[0]).sum())
         run.end_epoch(epoch, row, objects, norms)
@@ -476,7 +486,7 @@ def train(cfg: TrainConfig) -> dict:
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs, eta_min=cfg.lr_min)
     test_loader = _fit(run, cfg, net, opt, sched, {"model": net, "opt": opt, "sched": sched})
     aux = count_params(net.auxiliary_head) if net.auxiliary_head is not None else 0
-    return run.finish({"test_acc": accuracy(net, test_loader, run.device), "params": count_params(net) - aux,
+    return run.finish({"test_acc": run.metrics[-1]["test_acc"], "params": count_params(net) - aux,
                        "genotype": net.genotype.to_dict()})
 
 

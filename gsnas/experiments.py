@@ -1,0 +1,172 @@
+"""The paper's experiments as functions of a profile: what each notebook calls.
+
+A profile (``notebooks/profiles/NAME.yaml``) holds one section of settings per
+experiment plus ``common`` settings merged into each. Every experiment writes its
+runs under ``results/<profile>/runs/`` and its rows, with provenance, into the
+result CSVs of ``results/<profile>/`` (re-running a configuration replaces its rows).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import yaml
+
+from . import train as T
+from .genotype import Genotype
+from .results import provenance, read, upsert_rows
+from .spaces import get_space
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILES = REPO / "notebooks" / "profiles"
+SECTIONS = {"search": T.SearchConfig, "darts": T.DartsConfig, "evaluate": T.TrainConfig,
+            "operation_pruning": T.PruneConfig, "retrain": T.TrainConfig}
+THRESHOLDS = [1e-6, 1e-3, 0.5]
+
+# Result tables: file name -> key columns (SPEC §6 layout; see the experiments issue).
+TABLES = {
+    "searches": ["method", "space", "seed"],
+    "table1_operation_pruning": ["mu", "threshold", "seed"],
+    "figure1_pruning_tradeoff": ["mu", "seed"],
+    "table2_darts_space": ["method", "seed_search", "seed_eval"],
+    "table3_subspaces": ["space", "method", "seed_search", "seed_eval"],
+}
+
+
+def load_profile(profile: str | Path) -> dict:
+    """A profile by name (smoke, cpu, paper) or path to a YAML file."""
+    path = Path(profile) if str(profile).endswith((".yaml", ".yml")) else PROFILES / f"{profile}.yaml"
+    if not path.is_file():
+        names = sorted(p.stem for p in PROFILES.glob("*.yaml"))
+        raise ValueError(f"unknown profile {str(profile)!r}; valid: {', '.join(names)} or a .yaml file")
+    prof = yaml.safe_load(path.read_text())
+    prof["name"] = path.stem
+    return prof
+
+
+def config(prof: dict, section: str, **overrides):
+    """The config of one experiment: common settings, the section, then non-None overrides."""
+    merged = {**prof.get("common", {}), **prof.get(section, {}),
+              **{k: v for k, v in overrides.items() if v is not None}}
+    return SECTIONS[section].from_dict(merged)
+
+
+def results_dir(prof: dict, base=None) -> Path:
+    return Path(base) if base else REPO / "results" / prof["name"]
+
+
+def _table(out: Path, name: str) -> Path:
+    return out / f"{name}.csv"
+
+
+def _prov(prof, res) -> dict:
+    return provenance(prof["name"], res["config"]["dataset"], res["device"], res["wall_seconds"])
+
+
+# --- searches -----------------------------------------------------------------------------------
+
+def run_search(profile="cpu", space="darts", seed=0, mu=None, target_ops=None, results=None, **overrides) -> dict:
+    """GS-NAS search; with ``target_ops`` (ops per cell), mu is found by bisection first."""
+    prof = load_profile(profile)
+    get_space(space)
+    out = results_dir(prof, results)
+    run_dir = out / "runs" / "search" / f"gsnas-{space}-seed{seed}"
+    cfg = config(prof, "search", space=space, seed=seed, mu=mu, out=str(run_dir), thresholds=THRESHOLDS,
+                 **overrides)
+    tuning = None
+    if target_ops is not None:
+        tuning = T.tune_mu(T.SearchConfig(**{**asdict(cfg), "epochs": max(1, cfg.epochs // 2)}), target_ops)
+        cfg.mu = tuning["mu"]
+    res = T.search(cfg)
+    row = {"method": "gsnas", "space": space, "seed": seed, "mu": cfg.mu, "acc_before": res["acc_before"],
+           **{f"acc_after_{t:g}": res["acc_after"][str(t)] for t in THRESHOLDS},
+           "gap_1e-06": res["acc_before"] - res["acc_after"][str(1e-6)],
+           "groups": res["groups"], "nonzero_groups": res["nonzero_groups"],
+           "ops_normal": res["ops_normal"], "ops_reduce": res["ops_reduce"],
+           "search_hours": res["wall_seconds"] / 3600, "run_dir": str(run_dir.relative_to(out)),
+           "genotype": json.dumps(res["genotype"]), **_prov(prof, res)}
+    upsert_rows(_table(out, "searches"), [row], TABLES["searches"])
+    return {**res, "row": row, "tuning": tuning}
+
+
+def run_darts(profile="cpu", space="darts", seed=0, results=None, **overrides) -> dict:
+    """DARTS first-order search and its discretization gap."""
+    prof = load_profile(profile)
+    get_space(space)
+    out = results_dir(prof, results)
+    run_dir = out / "runs" / "search" / f"darts-{space}-seed{seed}"
+    res = T.darts_search(config(prof, "darts", space=space, seed=seed, out=str(run_dir), **overrides))
+    row = {"method": "darts", "space": space, "seed": seed, "mu": float("nan"), "acc_before": res["acc_before"],
+           "acc_after_discrete": res["acc_after"], "gap_discrete": res["acc_before"] - res["acc_after"],
+           "search_hours": res["wall_seconds"] / 3600, "run_dir": str(run_dir.relative_to(out)),
+           "genotype": json.dumps(res["genotype"]), **_prov(prof, res)}
+    upsert_rows(_table(out, "searches"), [row], TABLES["searches"])
+    return {**res, "row": row}
+
+
+# --- evaluation ---------------------------------------------------------------------------------
+
+def run_evaluate(profile="cpu", method="gsnas", space="darts", seed_search=0, seed_eval=0, results=None,
+                 **overrides) -> dict:
+    """Train the cell found by (method, space, seed_search) from scratch; a row of Table 2 or 3."""
+    prof = load_profile(profile)
+    out = results_dir(prof, results)
+    searches = read(_table(out, "searches"))
+    found = searches[(searches["method"] == method) & (searches["space"] == space) & (searches["seed"] == seed_search)]
+    if found.empty:
+        raise ValueError(f"no {method} search on space {space!r} with seed {seed_search} in {out}: run it first")
+    search = found.iloc[-1]
+    if not isinstance(search["genotype"], str) or search["genotype"] in ("null", ""):
+        raise ValueError(f"the {method} search on {space!r} (seed {seed_search}) pruned a whole cell: no genotype")
+    run_dir = out / "runs" / "evaluate" / f"{method}-{space}-seed{seed_search}-eval{seed_eval}"
+    genotype = Genotype.from_json(search["genotype"]).simplify()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    genotype.save(run_dir / "genotype.json")
+    res = T.train(config(prof, "evaluate", genotype=str(run_dir / "genotype.json"), seed=seed_eval,
+                         out=str(run_dir), **overrides))
+    common = {"method": method, "seed_search": seed_search, "seed_eval": seed_eval, "params_m": res["params"] / 1e6,
+              "genotype": json.dumps(genotype.to_dict()), **_prov(prof, res)}
+    if space == "darts":
+        gap_after = search["acc_after_1e-06"] if method == "gsnas" else search["acc_after_discrete"]
+        row = {**common, "test_acc": res["test_acc"], "search_hours": search["search_hours"],
+               "gap_before": search["acc_before"], "gap_after": gap_after}
+        upsert_rows(_table(out, "table2_darts_space"), [row], TABLES["table2_darts_space"])
+    else:
+        row = {"space": space, **common, "test_error": 100.0 - res["test_acc"]}
+        upsert_rows(_table(out, "table3_subspaces"), [row], TABLES["table3_subspaces"])
+    return {**res, "row": row}
+
+
+# --- operation pruning --------------------------------------------------------------------------
+
+def run_operation_pruning(profile="cpu", mus=None, seed=0, retrain=True, results=None, **overrides) -> dict:
+    """Table 1 and Figure 1: prune DARTS_V2 with ProxSGD for each mu, then retrain the pruned networks."""
+    prof = load_profile(profile)
+    out = results_dir(prof, results)
+    mus = list(prof["mus"] if mus is None else mus)
+    base = config(prof, "operation_pruning", seed=seed, thresholds=THRESHOLDS, **overrides)
+    retrain_cfg = dict(genotype=base.genotype, channels=base.channels, layers=base.layers, seed=seed)
+    table1, figure1 = [], []
+    if retrain:  # the unpruned baseline of Figure 1
+        run_dir = out / "runs" / "retrain" / f"unpruned-seed{seed}"
+        res = T.train(config(prof, "retrain", out=str(run_dir), **retrain_cfg))
+        figure1.append({"mu": 0.0, "params": res["params"], "weights_pruned_pct": 0.0,
+                        "acc_retrained": res["test_acc"], "seed": seed, **_prov(prof, res)})
+    for mu in mus:
+        run_dir = out / "runs" / "operation_pruning" / f"mu{mu:g}-seed{seed}"
+        res = T.prune(T.PruneConfig(**{**asdict(base), "mu": mu, "out": str(run_dir)}))
+        for r in res["after"]:
+            table1.append({"mu": mu, "threshold": r["threshold"], "acc_before": res["acc_before"],
+                           "acc_after": r["acc_after"], "weights_pruned_pct": r["weights_pruned_pct"],
+                           "params": r["params"], "ops_pruned": r["ops_pruned"], "seed": seed, **_prov(prof, res)})
+        if retrain:
+            model = run_dir / f"pruned_{THRESHOLDS[0]:g}.json"
+            pruned = next(r for r in res["after"] if r["threshold"] == THRESHOLDS[0])
+            res2 = T.train(config(prof, "retrain", model=str(model), out=str(run_dir / "retrain"), **retrain_cfg))
+            figure1.append({"mu": mu, "params": res2["params"], "weights_pruned_pct": pruned["weights_pruned_pct"],
+                            "acc_retrained": res2["test_acc"], "seed": seed, **_prov(prof, res2)})
+    upsert_rows(_table(out, "table1_operation_pruning"), table1, TABLES["table1_operation_pruning"])
+    if figure1:
+        upsert_rows(_table(out, "figure1_pruning_tradeoff"), figure1, TABLES["figure1_pruning_tradeoff"])
+    return {"table1": table1, "figure1": figure1}

@@ -1,11 +1,21 @@
-"""Command line: ``gsnas describe ...`` (``python -m gsnas``). Bad input: one line on stderr, exit 2."""
+"""Command line (``gsnas`` or ``python -m gsnas``): describe, search, prune, train.
+
+``search``/``prune``/``train`` start from a profile's settings (``--profile``, default
+cpu) and take any config field as an override (``--lr 0.05``, ``--thresholds "[1e-6, 1e-3]"``).
+Bad input: one line on stderr, exit status 2.
+"""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from dataclasses import fields
 
+import yaml
+
+from . import train as T
 from .describe import describe
+from .experiments import SECTIONS, config, load_profile
 from .genotype import get_genotype
 from .network import EvalNetwork
 from .spaces import SPACES
@@ -36,7 +46,42 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--image-size", type=_positive, default=32, help="input size for MFLOPs")
     d.add_argument("--auxiliary", action="store_true", help="eval: add the auxiliary head")
     d.add_argument("--gates", action="store_true", help="eval: gate parameter-free ops (operation pruning)")
+    sections = {"search": "search", "prune": "operation_pruning", "train": "evaluate"}
+    for command, section in sections.items():
+        p = sub.add_parser(command, help=f"run the {section} routine (see gsnas.train)")
+        p.add_argument("--profile", default="cpu", help="base settings: smoke, cpu, paper or a .yaml")
+        if command == "search":
+            p.add_argument("--method", choices=["gsnas", "darts"], default="gsnas")
+        names = {f.name: f for cls in ({"search": (T.SearchConfig, T.DartsConfig)}.get(command) or
+                                       (T.PruneConfig if command == "prune" else T.TrainConfig,)) for f in fields(cls)}
+        for name in names:
+            p.add_argument("--" + name.replace("_", "-"), dest=name, type=_value, default=None,
+                           nargs="?" if name in ("resume", "progress", "eval_each_epoch") else None,
+                           const=True if name in ("resume", "progress", "eval_each_epoch") else None)
     return parser
+
+
+def _value(text: str):
+    """A command-line value as YAML: numbers, true/false, lists; anything else stays a string."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def run_training(args) -> dict:
+    section = {"prune": "operation_pruning", "train": "evaluate"}.get(args.command) or \
+        ("darts" if args.method == "darts" else "search")
+    overrides = {k: v for k, v in vars(args).items()
+                 if k not in ("command", "profile", "method") and v is not None}
+    prof = load_profile(args.profile)
+    valid = {f.name for f in fields(SECTIONS[section])}
+    cfg = config(prof, section, **{k: v for k, v in overrides.items() if k in valid})
+    if not cfg.out:
+        what = getattr(cfg, "space", None) or getattr(cfg, "genotype", "model")
+        cfg.out = f"runs/{args.command}-{section}-{what}-seed{cfg.seed}"
+    routine = {"search": T.search, "darts": T.darts_search, "operation_pruning": T.prune, "evaluate": T.train}
+    return routine[section](cfg)
 
 
 def run_describe(args) -> dict:
@@ -51,8 +96,8 @@ def run_describe(args) -> dict:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        result = {"describe": run_describe}[args.command](args)
-    except ValueError as e:
+        result = run_describe(args) if args.command == "describe" else run_training(args)
+    except (ValueError, FloatingPointError) as e:
         print(f"gsnas {args.command}: error: {e}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=1))

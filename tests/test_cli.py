@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gsnas import DARTS_V2, SPACES
+from gsnas import DARTS_V2, SPACES, Genotype
 from gsnas.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,3 +69,34 @@ def test_readme_library_example_runs_as_written(capsys):
     assert "groups pruned at threshold 1e-6" in out and "normal: 2 <-" in out
     pruned, net = scope["pruned"], scope["net"]
     assert sum(p.numel() for p in pruned.parameters()) < sum(p.numel() for p in net.parameters())
+
+
+def test_cli_search_resume_and_overrides(capsys, tmp_path):
+    out = tmp_path / "run"
+    args = ["search", "--profile", "smoke", "--space", "s2", "--epochs", "1", "--out", str(out)]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["config"]["space"] == "s2" and (out / "checkpoint.pt").exists() and (out / "genotype.json").exists()
+    assert main(args[:-4] + ["--epochs", "2", "--out", str(out), "--resume"]) == 0
+    resumed = json.loads(capsys.readouterr().out)
+    assert resumed["config"]["epochs"] == 2
+    metrics = (out / "metrics.csv").read_text().splitlines()
+    assert len(metrics) == 3  # header + epoch 1 (kept) + epoch 2 (resumed)
+
+
+def test_cli_darts_and_prune(capsys, tmp_path):
+    assert main(["search", "--method", "darts", "--profile", "smoke", "--out", str(tmp_path / "d")]) == 0
+    assert Genotype.load(tmp_path / "d" / "genotype.json").is_standard
+    assert main(["prune", "--profile", "smoke", "--mu", "0.5", "--out", str(tmp_path / "p")]) == 0
+    assert (tmp_path / "p" / "pruned_1e-06.json").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["search", "--profile", "nope"], "unknown profile 'nope'"),
+    (["search", "--profile", "smoke", "--lr", "-1"], "lr must be a number > 0, got -1"),
+    (["train", "--profile", "smoke", "--genotype", "DARTS_V9"], "unknown genotype 'DARTS_V9'"),
+])
+def test_cli_training_bad_input(capsys, args, message):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1

@@ -1,0 +1,73 @@
+"""Every notebook runs under the smoke profile with papermill and writes the result CSVs."""
+import json
+
+import pandas as pd
+import pytest
+
+from gsnas import Genotype, reproduce
+from gsnas.results import PROVENANCE
+
+SCHEMAS = {
+    "table1_operation_pruning": ["mu", "threshold", "acc_before", "acc_after", "weights_pruned_pct", "params", "seed"],
+    "figure1_pruning_tradeoff": ["mu", "params", "weights_pruned_pct", "acc_retrained", "seed"],
+    "table2_darts_space": ["method", "seed_search", "seed_eval", "test_acc", "params_m", "search_hours",
+                           "gap_before", "gap_after", "genotype"],
+    "table3_subspaces": ["space", "method", "seed_search", "seed_eval", "test_error", "params_m", "genotype"],
+}
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("results") / "smoke"
+    timings = reproduce.run("smoke", results=out, log=lambda *_: None)
+    return out, timings
+
+
+def test_every_notebook_ran(smoke):
+    out, timings = smoke
+    assert timings[-1]["status"] == "ok", timings
+    names = {r["notebook"] for r in timings[:-1]}
+    assert {n.split("-")[0] for n in names} == {"operation_pruning", "search", "darts_baseline", "evaluate"}
+    assert all((out / "notebooks" / n).exists() for n in names)
+
+
+@pytest.mark.parametrize("table", SCHEMAS)
+def test_result_csv_schema(smoke, table):
+    out, _ = smoke
+    df = pd.read_csv(out / f"{table}.csv")
+    assert len(df) > 0
+    missing = [c for c in SCHEMAS[table] + PROVENANCE if c not in df.columns]
+    assert not missing
+    assert (df["profile"] == "smoke").all() and (df["dataset"] == "fashion-mnist").all()
+    if "genotype" in df:
+        for text in df["genotype"]:
+            Genotype.from_json(text)
+
+
+def test_table_rows_per_experiment(smoke):
+    out, _ = smoke
+    t1 = pd.read_csv(out / "table1_operation_pruning.csv")
+    assert sorted(t1["mu"].unique()) == [0.01, 1.0] and sorted(t1["threshold"].unique()) == [1e-6, 1e-3, 0.5]
+    f1 = pd.read_csv(out / "figure1_pruning_tradeoff.csv")
+    assert sorted(f1["mu"]) == [0.0, 0.01, 1.0]  # the unpruned baseline has mu = 0
+    t2 = pd.read_csv(out / "table2_darts_space.csv")
+    assert sorted(t2["method"]) == ["darts", "gsnas"]
+    t3 = pd.read_csv(out / "table3_subspaces.csv")
+    assert list(t3["space"]) == ["s2"] and t3["test_error"].between(0, 100).all()
+
+
+def test_rerun_replaces_rows(smoke):
+    out, _ = smoke
+    before = pd.read_csv(out / "searches.csv")
+    reproduce.run("smoke", only=["darts_baseline"], results=out, log=lambda *_: None)
+    after = pd.read_csv(out / "searches.csv")
+    assert len(after) == len(before)
+    assert sorted(after["method"]) == sorted(before["method"])
+
+
+def test_search_notebook_parameters_and_outputs(smoke):
+    out, _ = smoke
+    nb = json.loads((out / "notebooks" / "search-darts-seed0.ipynb").read_text())
+    injected = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert injected and "space = \"darts\"" in "".join(injected[0]["source"])
+    assert (out / "runs" / "search" / "gsnas-darts-seed0" / "group_norms.csv").exists()

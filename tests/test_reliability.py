@@ -1,0 +1,98 @@
+"""Checkpoints and result files survive crashes; bad numbers stop a run."""
+import multiprocessing as mp
+import os
+
+import pandas as pd
+import pytest
+import torch
+
+from gsnas import checkpoint
+from gsnas import train as T
+from gsnas.results import atomic_write_text, upsert_rows
+
+
+def test_checkpoint_round_trip_with_rng(tmp_path):
+    torch.manual_seed(3)
+    state = {"w": torch.randn(5), "epoch": 2, "rng": checkpoint.rng_state()}
+    checkpoint.save(tmp_path / "c.pt", state)
+    expected = torch.rand(3)
+    loaded = checkpoint.load(tmp_path / "c.pt")
+    checkpoint.set_rng_state(loaded["rng"])
+    assert torch.equal(torch.rand(3), expected) and torch.equal(loaded["w"], state["w"])
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage"])
+def test_damaged_checkpoint_is_one_clear_error(tmp_path, damage):
+    path = tmp_path / "c.pt"
+    checkpoint.save(path, {"w": torch.randn(100)})
+    data = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "flip":
+        path.write_bytes(data[:-10] + bytes([data[-10] ^ 0xFF]) + data[-9:])
+    else:
+        path.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(ValueError, match=r"c\.pt (is truncated or corrupted|is not a gsnas checkpoint)"):
+        checkpoint.load(path)
+
+
+def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "c.pt"
+    checkpoint.save(path, {"epoch": 1})
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+    monkeypatch.setattr(os, "fsync", crash)
+    with pytest.raises(OSError):
+        checkpoint.save(path, {"epoch": 2})
+    assert checkpoint.load(path)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temporary file left behind
+
+
+def test_upsert_replaces_rows_of_the_same_run(tmp_path):
+    path = tmp_path / "t.csv"
+    upsert_rows(path, [{"mu": 1, "seed": 0, "acc": 50.0}, {"mu": 2, "seed": 0, "acc": 60.0}], ["mu", "seed"])
+    upsert_rows(path, [{"mu": 1, "seed": 0, "acc": 55.0}], ["mu", "seed"])
+    df = pd.read_csv(path).sort_values("mu")
+    assert df["acc"].tolist() == [55.0, 60.0]
+
+
+def _writer(path, worker, n):
+    for i in range(n):
+        upsert_rows(path, [{"worker": worker, "i": i, "value": worker * 1000 + i}], ["worker", "i"])
+
+
+def test_concurrent_writers_lose_no_rows(tmp_path):
+    path = tmp_path / "t.csv"
+    procs = [mp.get_context("fork").Process(target=_writer, args=(path, w, 15)) for w in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    df = pd.read_csv(path)
+    assert len(df) == 45 and set(df["worker"]) == {0, 1, 2}
+
+
+def test_atomic_write_never_exposes_a_partial_file(tmp_path, monkeypatch):
+    path = tmp_path / "r.csv"
+    atomic_write_text(path, "a,b\n1,2\n")
+    monkeypatch.setattr(os, "replace", lambda *a: (_ for _ in ()).throw(OSError("crash before rename")))
+    with pytest.raises(OSError):
+        atomic_write_text(path, "a,b\n3,4\n" * 1000)
+    assert path.read_text() == "a,b\n1,2\n"
+
+
+def test_nan_loss_stops_with_epoch_and_step(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real = torch.nn.functional.cross_entropy
+
+    def poisoned(*args, **kwargs):
+        calls["n"] += 1
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if calls["n"] == 6 else loss
+    monkeypatch.setattr(T.F, "cross_entropy", poisoned)
+    cfg = dict(space="s2", image_size=16, train_size=64, test_size=32, batch_size=16, channels=4, layers=3,
+               epochs=2, out=str(tmp_path), progress=False)
+    with pytest.raises(FloatingPointError, match="loss is nan at epoch 2, step 2"):
+        T.search(T.SearchConfig(**cfg))
+    assert checkpoint.load(tmp_path / "checkpoint.pt")["epoch"] == 1  # the last good checkpoint is kept

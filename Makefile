@@ -1,33 +1,37 @@
-# The two commands: `make test` and `make book`. Everything installs itself into .venv.
-# `make reproduce PROFILE=cpu` re-runs the experiments (smoke: seconds, cpu: ~1 hour here, paper: GPU-days).
+# The two commands: `make book` and `make test`. Everything installs itself into .venv.
+# `make reproduce PROFILE=cpu` re-runs the experiments (smoke: ~1 min, cpu: ~1 hour here, paper: GPU-days).
 PYTHON  ?= python3.11
 PROFILE ?= cpu
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
-FMNIST  := /usr/share/datasets/fashion-mnist
+APT     := dataset-fashion-mnist graphviz chromium
 
-.PHONY: test install data reproduce clean
+.PHONY: test book install system reproduce clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP) data
+install: $(STAMP) system
 
-# Real Fashion-MNIST from Debian's package (root + apt); elsewhere torchvision downloads it.
-data:
-	@test -d $(FMNIST) || { \
+# Debian packages: real Fashion-MNIST, graphviz for cell drawings, chromium for the browser test.
+system:
+	@missing=""; for p in $(APT); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
-	  else echo "Fashion-MNIST: install Debian's dataset-fashion-mnist, or let torchvision download it"; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "please install:$$missing (Debian/Ubuntu: sudo apt-get install$$missing)"; fi; fi
 
 test: install
 	$(PY) -m pytest -q
+
+book: install
+	$(PY) -m gsnas.book --profile $(PROFILE)
 
 reproduce: install
 	$(PY) -m gsnas.reproduce --profile $(PROFILE)
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info _build book/generated

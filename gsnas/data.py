@@ -115,26 +115,29 @@ def load(dataset: str, train: bool, root=None, image_size: int | None = None, au
 
 @dataclass
 class EpochSampler(torch.utils.data.Sampler):
-    """A shuffle that depends only on (seed, epoch): resuming at an epoch reproduces its order."""
+    """A shuffle that depends only on (seed, epoch); ``start`` skips that many samples (a mid-epoch resume)."""
 
     n: int
     seed: int
     epoch: int = 0
+    start: int = 0
 
     def __iter__(self):
-        return iter(torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
-                    .tolist())
+        order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
+        return iter(order[self.start:].tolist())
 
     def __len__(self):
-        return self.n
+        return self.n - self.start
 
 
 def loader(ds, batch_size: int, shuffle: bool, seed: int = 0, workers: int = 0) -> DataLoader:
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     sampler = EpochSampler(len(ds), seed) if shuffle else None
+    # Its own generator: starting an iterator must not draw from the global RNG (bitwise resume).
     return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                      drop_last=shuffle and len(ds) >= batch_size, pin_memory=torch.cuda.is_available())
+                      drop_last=shuffle and len(ds) >= batch_size, pin_memory=torch.cuda.is_available(),
+                      generator=torch.Generator().manual_seed(seed))
 
 
 def split(ds, fraction: float = 0.5):

@@ -15,7 +15,6 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass, field, fields
-from itertools import cycle
 from pathlib import Path
 
 import pandas as pd
@@ -24,12 +23,14 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import checkpoint, data
+from .cell import check_dims
 from .darts import Architecture, discretize
 from .genotype import Genotype, get_genotype
-from .groups import count_params
+from .groups import check_mu, check_threshold, count_params
 from .network import EvalNetwork
-from .proxsgd import ProxSGD
+from .proxsgd import TAU_MODES, ProxSGD
 from .results import atomic_write_text
+from .spaces import get_space
 from .supernet import Supernet
 
 
@@ -51,6 +52,7 @@ class RunConfig:
     resume: bool = False
     progress: bool = True
     eval_each_epoch: bool = True      # False: test accuracy only after the last epoch (saves time on CPU)
+    checkpoint_every: int = 0         # also checkpoint every N steps inside an epoch (0: at epoch ends only)
 
     def __post_init__(self):
         data.check_dataset(self.dataset)
@@ -59,8 +61,13 @@ class RunConfig:
         for name in ("train_size", "test_size", "image_size"):
             if getattr(self, name) is not None:
                 _positive_int(name, getattr(self, name))
+        if self.image_size is not None and self.image_size < 8:
+            raise ValueError(f"image_size must be >= 8 (two reductions), got {self.image_size}")
         if self.device not in ("auto", "cpu") and not str(self.device).startswith("cuda"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
+        if isinstance(self.checkpoint_every, bool) or not isinstance(self.checkpoint_every, int) \
+                or self.checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every must be an integer >= 0, got {self.checkpoint_every!r}")
         if self.resume and not self.out:
             raise ValueError("resume needs an output folder (out) holding checkpoint.pt")
 
@@ -84,6 +91,18 @@ def _positive(name, value, allow_zero=False):
         raise ValueError(f"{name} must be a number {'>= 0' if allow_zero else '> 0'}, got {value!r}")
 
 
+def _rho(rho):
+    if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not 0 < rho <= 1:
+        raise ValueError(f"rho must be in (0, 1], got {rho!r}")
+
+
+def _thresholds(thresholds):
+    if not isinstance(thresholds, (list, tuple)) or not thresholds:
+        raise ValueError(f"thresholds must be a non-empty list of numbers > 0, got {thresholds!r}")
+    for t in thresholds:
+        check_threshold(t)
+
+
 @dataclass
 class SearchConfig(RunConfig):
     """GS-NAS search; defaults are the paper's (SPEC §5) on the given dataset."""
@@ -101,10 +120,15 @@ class SearchConfig(RunConfig):
     def __post_init__(self):
         super().__post_init__()
         _positive("lr", self.lr)
+        _rho(self.rho)
         _positive("mu", self.mu, allow_zero=True)
         _positive("grad_clip", self.grad_clip, allow_zero=True)
-        for t in self.thresholds:
-            _positive("threshold", t)
+        _thresholds(self.thresholds)
+        get_space(self.space)
+        check_dims(self.channels, self.layers, 2, 1)
+        check_mu(self.mu, self.normalize)
+        if self.tau not in TAU_MODES:
+            raise ValueError(f"unknown tau {self.tau!r}; valid: {', '.join(TAU_MODES)}")
 
 
 @dataclass
@@ -125,6 +149,8 @@ class DartsConfig(RunConfig):
         super().__post_init__()
         _positive("lr", self.lr)
         _positive("arch_lr", self.arch_lr)
+        get_space(self.space)
+        check_dims(self.channels, self.layers, 2, 1)
 
 
 @dataclass
@@ -149,6 +175,12 @@ class TrainConfig(RunConfig):
         _positive("auxiliary_weight", self.auxiliary_weight, allow_zero=True)
         if not 0 <= self.drop_path_prob < 1:
             raise ValueError(f"drop_path_prob must be in [0, 1), got {self.drop_path_prob!r}")
+        check_dims(self.channels, self.layers, 2, 1)
+        if self.model is None and not isinstance(self.genotype, Genotype):
+            get_genotype(self.genotype)
+        if self.auxiliary_weight > 0 and self.image_size is not None and self.image_size < 29:
+            raise ValueError(f"the auxiliary head needs images of at least 29x29, got image_size={self.image_size}; "
+                             "set auxiliary_weight=0 or a larger image_size")
 
 
 @dataclass
@@ -165,9 +197,11 @@ class PruneConfig(TrainConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        _positive("mu", self.mu, allow_zero=True)
-        for t in self.thresholds:
-            _positive("threshold", t)
+        _rho(self.rho)
+        _thresholds(self.thresholds)
+        check_mu(self.mu, self.normalize)
+        if self.tau not in TAU_MODES:
+            raise ValueError(f"unknown tau {self.tau!r}; valid: {', '.join(TAU_MODES)}")
 
 
 # --- shared machinery ---------------------------------------------------------------------------
@@ -240,7 +274,8 @@ class Run:
         return self.elapsed + time.time() - self.started
 
     def resume(self, objects: dict) -> int:
-        """Load the checkpoint into ``objects`` (things with load_state_dict); the epoch to start at."""
+        """Register what a checkpoint holds (things with state_dict); load it if resuming. The epoch to start at."""
+        self.objects, self.partial = objects, None
         path = self.out / "checkpoint.pt" if self.out else None
         if not (self.cfg.resume and path and path.exists()):
             return 0
@@ -248,13 +283,30 @@ class Run:
         for name, obj in objects.items():
             obj.load_state_dict(state[name])
         checkpoint.set_rng_state(state["rng"])
-        self.metrics, self.elapsed = state["metrics"], state["elapsed"]
+        self.metrics, self.elapsed, self.partial = state["metrics"], state["elapsed"], state["partial"]
         if (self.out / "group_norms.csv").exists():
             norms = pd.read_csv(self.out / "group_norms.csv")
-            self.norms = [norms[norms["epoch"] < state["epoch"]]]
+            self.norms = [norms[norms["epoch"] <= state["epoch"]]]
         return state["epoch"]
 
-    def end_epoch(self, epoch: int, row: dict, objects: dict, norms: pd.DataFrame | None = None) -> None:
+    def take_partial(self) -> list:
+        """[steps done, loss sum, correct, seen] of an epoch interrupted mid-way, else zeros."""
+        partial, self.partial = self.partial or [0, 0.0, 0, 0], None
+        return partial
+
+    def save(self, epochs_done: int, partial: list | None = None) -> None:
+        if not self.out:
+            return
+        state = {name: obj.state_dict() for name, obj in self.objects.items()}
+        checkpoint.save(self.out / "checkpoint.pt", {**state, "epoch": epochs_done, "partial": partial,
+                                                     "rng": checkpoint.rng_state(), "metrics": self.metrics,
+                                                     "elapsed": self.wall()})
+
+    def end_epoch(self, epoch: int, row: dict, norms: pd.DataFrame | None = None) -> None:
+        if norms is not None and not norms["norm"].map(math.isfinite).all():
+            bad = norms.loc[~norms["norm"].map(math.isfinite), "name"].iloc[0]
+            raise FloatingPointError(f"group norm of {bad} is not finite after epoch {epoch + 1}; "
+                                     "the last good checkpoint is kept")
         self.metrics.append({"epoch": epoch + 1, **row, "wall_seconds": round(self.wall(), 2)})
         if norms is not None:
             self.norms.append(norms.assign(epoch=epoch + 1))
@@ -263,9 +315,7 @@ class Run:
         atomic_write_text(self.out / "metrics.csv", pd.DataFrame(self.metrics).to_csv(index=False))
         if self.norms:
             atomic_write_text(self.out / "group_norms.csv", pd.concat(self.norms).to_csv(index=False))
-        state = {name: obj.state_dict() for name, obj in objects.items()}
-        checkpoint.save(self.out / "checkpoint.pt", {**state, "epoch": epoch + 1, "rng": checkpoint.rng_state(),
-                                                     "metrics": self.metrics, "elapsed": self.wall()})
+        self.save(epoch + 1)
 
     def finish(self, result: dict) -> dict:
         result = {**result, "wall_seconds": round(self.wall(), 2), "device": str(self.device),
@@ -275,9 +325,9 @@ class Run:
         return result
 
 
-def _set_epoch(loader, epoch):
+def _set_epoch(loader, epoch, start=0):
     if hasattr(loader.sampler, "epoch"):
-        loader.sampler.epoch = epoch
+        loader.sampler.epoch, loader.sampler.start = epoch, start
 
 
 def _clip(params, max_norm):
@@ -291,18 +341,29 @@ def _check_finite(loss, epoch, step):
                                  "the last good checkpoint is kept")
 
 
-def _train_epoch(run, model, loader, epoch, step_fn) -> tuple[float, float]:
-    """One pass; ``step_fn(x, y, step) -> (loss, logits)`` does the update. Mean loss, accuracy (%)."""
+def _train_epoch(run, model, loader, epoch, step_fn, extra_loaders=()) -> tuple[float, float]:
+    """One pass; ``step_fn(x, y, step) -> (loss, logits)`` does the update. Mean loss, accuracy (%).
+
+    With ``checkpoint_every``, a checkpoint inside the epoch records how far it got, so a
+    resumed run skips the batches already done and continues bitwise identically.
+    """
     model.train()
-    _set_epoch(loader, epoch)
-    loss_sum = correct = total = 0.0
-    for step, (x, y) in enumerate(run.bar(loader, epoch)):
+    first, loss_sum, correct, total = run.take_partial()
+    for ld in (loader, *extra_loaders):
+        _set_epoch(ld, epoch, start=first * ld.batch_size)
+    every = run.cfg.checkpoint_every
+    for i, (x, y) in enumerate(run.bar(loader, epoch)):
+        step = first + i
         x, y = x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True)
         loss, logits = step_fn(x, y, step)
         _check_finite(loss, epoch, step)
         loss_sum += loss.item() * y.numel()
         correct += (logits.argmax(1) == y).sum().item()
         total += y.numel()
+        if every and (step + 1) % every == 0:
+            run.save(epoch, partial=[step + 1, loss_sum, correct, total])
+    for ld in (loader, *extra_loaders):
+        _set_epoch(ld, epoch)
     return loss_sum / max(total, 1), 100.0 * correct / max(total, 1)
 
 
@@ -329,8 +390,7 @@ def search(cfg: SearchConfig) -> dict:
         loss, acc = _train_epoch(run, net, train_loader, epoch, step)
         norms = net.group_norms()
         run.end_epoch(epoch, {"train_loss": loss, "train_acc": acc, "test_acc": _epoch_accuracy(run, epoch, net, test_loader),
-                              "nonzero_groups": int((norms["norm"] > cfg.thresholds[0]).sum())},
-                      {"model": net, "optimizer": opt}, norms)
+                              "nonzero_groups": int((norms["norm"] > cfg.thresholds[0]).sum())}, norms)
     return run.finish(summarize_search(net, test_loader, run.device, cfg.thresholds, run.out))
 
 
@@ -397,10 +457,11 @@ def darts_search(cfg: DartsConfig) -> dict:
     start = run.resume(objects)
 
     for epoch in range(start, cfg.epochs):
-        _set_epoch(arch_loader, epoch)
-        arch_batches = cycle(arch_loader)
+        arch_batches = None
 
         def step(x, y, _):
+            nonlocal arch_batches
+            arch_batches = arch_batches or iter(arch_loader)  # made after _train_epoch positions its sampler
             xa, ya = next(arch_batches)
             a_opt.zero_grad(set_to_none=True)
             F.cross_entropy(net(xa.to(run.device), arch.weights()), ya.to(run.device)).backward()
@@ -413,12 +474,12 @@ def darts_search(cfg: DartsConfig) -> dict:
             w_opt.step()
             return loss.detach(), logits.detach()
 
-        loss, acc = _train_epoch(run, net, train_loader, epoch, step)
+        loss, acc = _train_epoch(run, net, train_loader, epoch, step, extra_loaders=(arch_loader,))
         lr = sched.get_last_lr()[0]
         sched.step()
         with torch.no_grad():
             test_acc = _epoch_accuracy(run, epoch, net, test_loader, alphas=arch.weights())
-        run.end_epoch(epoch, {"train_loss": loss, "train_acc": acc, "test_acc": test_acc, "lr": lr}, objects,
+        run.end_epoch(epoch, {"train_loss": loss, "train_acc": acc, "test_acc": test_acc, "lr": lr},
                       alphas_frame(arch))
     genotype = arch.genotype()
     if run.out:
@@ -475,7 +536,7 @@ def _fit(run, cfg, net, opt, sched, objects, norms_fn=None):
         row = {"train_loss": loss, "train_acc": acc, "test_acc": _epoch_accuracy(run, epoch, net, test_loader), "lr": lr}
         if norms is not None:
             row["nonzero_groups"] = int((norms["norm"] > cfg.thresholds[0]).sum())
-        run.end_epoch(epoch, row, objects, norms)
+        run.end_epoch(epoch, row, norms)
     return test_loader
 
 

@@ -96,3 +96,66 @@ def test_nan_loss_stops_with_epoch_and_step(tmp_path, monkeypatch):
     with pytest.raises(FloatingPointError, match="loss is nan at epoch 2, step 2"):
         T.search(T.SearchConfig(**cfg))
     assert checkpoint.load(tmp_path / "checkpoint.pt")["epoch"] == 1  # the last good checkpoint is kept
+
+
+KILL_CFG = dict(space="s2", image_size=16, train_size=96, test_size=32, batch_size=8, channels=4, layers=3, epochs=2,
+                lr=0.1, mu=2.0, checkpoint_every=1, progress=False)
+CHILD = """
+import sys
+from gsnas import train as T
+T.search(T.SearchConfig(**{cfg!r}, out=sys.argv[1]))
+"""
+
+
+def _weights(path):
+    return checkpoint.load(path)["model"]
+
+
+def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    reference = T.search(T.SearchConfig(**KILL_CFG, out=str(tmp_path / "ref")))
+    run = tmp_path / "killed"
+    child = subprocess.Popen([sys.executable, "-c", CHILD.format(cfg=KILL_CFG), str(run)])
+    killed_at = None
+    deadline = time.time() + 120
+    while time.time() < deadline and child.poll() is None:
+        try:
+            state = checkpoint.load(run / "checkpoint.pt")
+        except ValueError:  # not written yet
+            time.sleep(0.02)
+            continue
+        if state["epoch"] == 0 and state["partial"] and state["partial"][0] >= 3:  # inside epoch 1
+            child.send_signal(signal.SIGKILL)
+            killed_at = state["partial"][0]
+            break
+        time.sleep(0.02)
+    child.wait()
+    assert killed_at is not None, "the child finished or never checkpointed mid-epoch"
+    assert child.returncode == -signal.SIGKILL
+    resumed = T.search(T.SearchConfig(**KILL_CFG, out=str(run), resume=True))
+    ref_w, res_w = _weights(tmp_path / "ref" / "checkpoint.pt"), _weights(run / "checkpoint.pt")
+    assert all(torch.equal(ref_w[k], res_w[k]) for k in ref_w)
+    ref_m, res_m = pd.read_csv(tmp_path / "ref" / "metrics.csv"), pd.read_csv(run / "metrics.csv")
+    cols = ["epoch", "train_loss", "train_acc", "test_acc", "nonzero_groups"]
+    pd.testing.assert_frame_equal(ref_m[cols], res_m[cols], check_exact=True)
+    assert resumed["acc_before"] == reference["acc_before"]
+
+
+def test_nonfinite_group_norm_stops_the_run(tmp_path, monkeypatch):
+    from gsnas import Supernet
+    real = Supernet.group_norms
+
+    def poisoned(self):
+        df = real(self)
+        df.loc[3, "norm"] = float("inf")
+        return df
+    monkeypatch.setattr(Supernet, "group_norms", poisoned)
+    cfg = dict(space="s2", image_size=16, train_size=32, test_size=32, batch_size=16, channels=4, layers=3,
+               epochs=1, out=str(tmp_path), progress=False)
+    with pytest.raises(FloatingPointError, match="group norm of normal/edge01/sep_conv_3x3 is not finite after epoch 1"):
+        T.search(T.SearchConfig(**cfg))
+    assert not (tmp_path / "checkpoint.pt").exists()

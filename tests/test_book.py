@@ -1,0 +1,84 @@
+"""The built book, opened in a real browser (Playwright + Debian's chromium), and nbval's teeth."""
+import functools
+import http.server
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from gsnas import book
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium")
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+RESULT_CHAPTERS = {"operation_pruning", "nas", "robustness", "reproduce"}
+MATH_CHAPTERS = {"method"}
+
+
+@pytest.fixture(scope="module")
+def site():
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (make install adds it)")
+    index = book.build("cpu")
+    html = index.parent
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--disable-quic"])
+        yield b
+        b.close()
+
+
+PAGES = ["book/intro"] + [f"book/generated/{c}" for c in book.CHAPTERS] + ["book/api"]
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_chapter_page_renders(site, browser, page_path):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    failed = []
+    page.on("requestfailed", lambda r: failed.append(f"{r.url} ({r.failure})"))
+    page.on("response", lambda r: failed.append(f"{r.url} ({r.status})") if r.status >= 400 else None)
+    page.goto(f"{site}/{page_path}.html", wait_until="networkidle")
+    name = page_path.split("/")[-1]
+    if name in MATH_CHAPTERS:
+        page.wait_for_selector("mjx-container", timeout=20_000)
+        assert page.locator("mjx-container").count() >= 5
+        assert page.locator("mjx-merror").count() == 0  # no TeX errors
+    images = page.eval_on_selector_all("img", "imgs => imgs.map(i => [i.src, i.complete, i.naturalWidth])")
+    assert all(ok and width > 0 for _, ok, width in images), [i for i in images if not i[2]]
+    if name in RESULT_CHAPTERS:
+        rows = page.locator("table tbody tr").count()
+        assert rows > 0, "a results chapter without table rows"
+    if name in ("operation_pruning", "nas", "beyond", "method"):
+        assert len(images) > 0
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    assert not failed, failed
+    page.close()
+
+
+def test_nbval_catches_a_changed_output(tmp_path):
+    src = ROOT / "tests" / "nbval" / "1_search.ipynb"
+    text = src.read_text()
+    assert '"groups: 196' in text
+    (tmp_path / "1_search.ipynb").write_text(text.replace('"groups: 196', '"groups: 195'))
+    shutil.copy(ROOT / "tests" / "nbval" / "sanitize.cfg", tmp_path)
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+                          "--nbval-sanitize-with", "sanitize.cfg", "1_search.ipynb"],
+                         cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "groups: 195" in run.stdout and "groups: 196" in run.stdout

@@ -247,6 +247,7 @@ class Run:
 
     def __init__(self, cfg: RunConfig, cutout: int = 0):
         self.cfg, self.started = cfg, time.time()
+        torch.set_flush_denormal(True)  # groups shrinking towards zero would otherwise crawl through denormals
         self.device = pick_device(cfg.device)
         seed_everything(cfg.seed)
         self.out = Path(cfg.out) if cfg.out else None

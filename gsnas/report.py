@@ -7,15 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-
-from . import paper  # noqa: E402
-from .genotype import Genotype  # noqa: E402
+from . import paper
+from .genotype import Genotype
 
 TABLES = ("searches", "table1_operation_pruning", "figure1_pruning_tradeoff", "table2_darts_space",
           "table3_subspaces")

@@ -331,9 +331,13 @@ def _set_epoch(loader, epoch, start=0):
         loader.sampler.epoch, loader.sampler.start = epoch, start
 
 
-def _clip(params, max_norm):
+def _update(opt, loss, params=(), max_norm=0.0):
+    """One optimizer step on ``loss``, clipping the gradient norm of ``params`` when ``max_norm`` > 0."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
     if max_norm > 0:
         torch.nn.utils.clip_grad_norm_(params, max_norm)
+    opt.step()
 
 
 def _check_finite(loss, epoch, step):
@@ -381,10 +385,7 @@ def search(cfg: SearchConfig) -> dict:
     def step(x, y, _):
         logits = net(x)
         loss = F.cross_entropy(logits, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        _clip(net.parameters(), cfg.grad_clip)
-        opt.step()
+        _update(opt, loss, net.parameters(), cfg.grad_clip)
         return loss.detach(), logits.detach()
 
     for epoch in range(start, cfg.epochs):
@@ -464,15 +465,10 @@ def darts_search(cfg: DartsConfig) -> dict:
             nonlocal arch_batches
             arch_batches = arch_batches or iter(arch_loader)  # made after _train_epoch positions its sampler
             xa, ya = next(arch_batches)
-            a_opt.zero_grad(set_to_none=True)
-            F.cross_entropy(net(xa.to(run.device), arch.weights()), ya.to(run.device)).backward()
-            a_opt.step()
+            _update(a_opt, F.cross_entropy(net(xa.to(run.device), arch.weights()), ya.to(run.device)))
             logits = net(x, arch.weights())
             loss = F.cross_entropy(logits, y)
-            w_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            _clip(weights, cfg.grad_clip)
-            w_opt.step()
+            _update(w_opt, loss, weights, cfg.grad_clip)  # also clears the weights' gradients of the alpha step
             return loss.detach(), logits.detach()
 
         loss, acc = _train_epoch(run, net, train_loader, epoch, step, extra_loaders=(arch_loader,))
@@ -522,10 +518,7 @@ def _fit(run, cfg, net, opt, sched, objects, norms_fn=None):
         loss = F.cross_entropy(logits, y)
         if logits_aux is not None:
             loss = loss + cfg.auxiliary_weight * F.cross_entropy(logits_aux, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        _clip(net.parameters(), cfg.grad_clip)
-        opt.step()
+        _update(opt, loss, net.parameters(), cfg.grad_clip)
         return loss.detach(), logits.detach()
 
     for epoch in range(start, cfg.epochs):

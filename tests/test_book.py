@@ -22,6 +22,8 @@ MATH_CHAPTERS = {"method"}
 def site():
     if CHROMIUM is None:
         pytest.skip("Debian's chromium is not installed (make install adds it)")
+    if not (ROOT / "results" / "cpu" / "timings.csv").exists():
+        pytest.skip("results/cpu/ is missing: run `make reproduce` first (the book is built from it)")
     index = book.build("cpu")
     html = index.parent
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html))

@@ -17,7 +17,7 @@ BAD = [
     (["search", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
     (["search", "--tau", "fast"], "unknown tau 'fast'"),
     (["search", "--normalize", "sqrt"], "unknown normalize 'sqrt'"),
-    (["search", "--image-size", "4"], "image_size must be >= 8, got 4"),
+    (["search", "--image-size", "4"], "image_size must be >= 8 (two reductions), got 4"),
     (["search", "--profile", "gpu"], "unknown profile 'gpu'"),
     (["search", "--learning-rate", "1"], None),  # argparse: unrecognized option
     (["train", "--genotype", "DARTS_V7"], "unknown genotype 'DARTS_V7'"),

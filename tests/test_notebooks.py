@@ -27,7 +27,7 @@ def test_every_notebook_ran(smoke):
     out, timings = smoke
     assert timings[-1]["status"] == "ok", timings
     names = {r["notebook"] for r in timings[:-1]}
-    assert {n.split("-")[0] for n in names} == {"operation_pruning", "search", "darts_baseline", "evaluate"}
+    assert {n.removesuffix(".ipynb").split("-")[0] for n in names} == {"operation_pruning", "search", "darts_baseline", "evaluate"}
     assert all((out / "notebooks" / n).exists() for n in names)
 
 

@@ -44,9 +44,9 @@ def run(profile: str, only: list[str] | None = None, results=None, log=print) ->
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     timings, started = [], time.time()
     for notebook, params in plan(prof):
-        if only and notebook not in only:
-            continue
         name = output_name(notebook, params)
+        if only and notebook not in only and name.removesuffix(".ipynb") not in only:
+            continue
         log(f"[{time.time() - started:7.0f}s] {name}")
         t0, status = time.time(), "ok"
         try:
@@ -70,7 +70,8 @@ def run(profile: str, only: list[str] | None = None, results=None, log=print) ->
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gsnas.reproduce", description=__doc__)
     parser.add_argument("--profile", default="cpu", help="smoke, cpu, paper or a profile .yaml")
-    parser.add_argument("--only", nargs="*", help="run only these notebooks (e.g. search evaluate)")
+    parser.add_argument("--only", nargs="*", help="run only these notebooks (e.g. search evaluate) or runs "
+                                                  "(e.g. evaluate-darts-darts-seed_search0-seed_eval0)")
     parser.add_argument("--results", default=None, help="results folder (default: results/<profile>)")
     args = parser.parse_args(argv)
     try:

@@ -32,6 +32,9 @@ def _positive(text: str) -> int:
     return value
 
 
+FLAGS = ("resume", "progress", "eval_each_epoch")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gsnas", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -52,12 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--profile", default="cpu", help="base settings: smoke, cpu, paper or a .yaml")
         if command == "search":
             p.add_argument("--method", choices=["gsnas", "darts"], default="gsnas")
-        names = {f.name: f for cls in ({"search": (T.SearchConfig, T.DartsConfig)}.get(command) or
-                                       (T.PruneConfig if command == "prune" else T.TrainConfig,)) for f in fields(cls)}
+        configs = {"search": (T.SearchConfig, T.DartsConfig), "prune": (T.PruneConfig,), "train": (T.TrainConfig,)}
+        names = dict.fromkeys(f.name for cls in configs[command] for f in fields(cls))  # ordered, no repeats
         for name in names:
+            flag = name in FLAGS  # `--resume` alone means true
             p.add_argument("--" + name.replace("_", "-"), dest=name, type=_value, default=None,
-                           nargs="?" if name in ("resume", "progress", "eval_each_epoch") else None,
-                           const=True if name in ("resume", "progress", "eval_each_epoch") else None)
+                           nargs="?" if flag else None, const=True if flag else None)
     return parser
 
 

@@ -10,6 +10,7 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
+from . import fused
 from .ops import FactorizedReduce, ReLUConvBN, is_identity, make_op
 from .spaces import EDGES, STEPS
 
@@ -58,6 +59,11 @@ class Cell(nn.Module):
         super().__init__()
         self.reduction = reduction
         self.concat = tuple(concat)
+        # Training batches the edges that share an input (gsnas.fused). Evaluation goes edge by
+        # edge: its float rounding then does not depend on which other ops exist, so a network
+        # with zero groups and its pruned copy give bitwise-equal outputs (the zero gap).
+        self.fused = True
+        self._plan = None
         self.preprocess0 = (FactorizedReduce(c_pp, c, affine, batch_stats) if reduction_prev
                             else ReLUConvBN(c_pp, c, 1, 1, 0, affine, batch_stats))
         self.preprocess1 = ReLUConvBN(c_p, c, 1, 1, 0, affine, batch_stats)
@@ -75,6 +81,8 @@ class Cell(nn.Module):
         return len(self.concat)
 
     def forward(self, s0, s1, weights=None, drop_prob=0.0):
+        if self.fused and self.training and not drop_prob > 0:
+            return fused.cell_forward(self, s0, s1, weights)
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         for inputs in self.inputs:
             total = None
@@ -111,6 +119,15 @@ class CellNetwork(nn.Module):
     """
 
     stem_multiplier = 3
+    memory_format = torch.contiguous_format
+
+    def channels_last(self) -> "CellNetwork":
+        """NHWC weights and activations: mkldnn's (and cuDNN's) fast layout for depthwise convolutions.
+
+        Measured on a 2-core CPU: the supernet step 1.2-1.5x faster (benchmarks/RESULTS.md).
+        """
+        self.memory_format = torch.channels_last
+        return self.to(memory_format=torch.channels_last)
 
     def _build(self, channels, layers, num_classes, in_channels, make_cell):
         check_dims(channels, layers, num_classes, in_channels)

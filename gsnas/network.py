@@ -77,7 +77,7 @@ class EvalNetwork(CellNetwork):
 
     def forward(self, x):
         logits_aux = None
-        s0 = s1 = self.stem(x)
+        s0 = s1 = self.stem(x.contiguous(memory_format=self.memory_format))
         for i, cell in enumerate(self.cells):
             s0, s1 = s1, cell(s0, s1, drop_prob=self.drop_prob)
             if i == 2 * self.layers // 3 and self.auxiliary_head is not None and self.training:

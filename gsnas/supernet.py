@@ -27,7 +27,7 @@ class Supernet(CellNetwork):
 
     def forward(self, x, alphas: dict | None = None):
         """Logits. ``alphas`` (DARTS baseline): per cell type, 14 weight vectors, one per edge."""
-        s0 = s1 = self.stem(x)
+        s0 = s1 = self.stem(x.contiguous(memory_format=self.memory_format))
         for i, cell in enumerate(self.cells):
             weights = None if alphas is None else alphas[self.cell_type(i)]
             s0, s1 = s1, cell(s0, s1, weights)

@@ -4,6 +4,7 @@ import torch
 
 from conftest import randomize_bn, zero_groups
 from gsnas import DARTS_V1, DARTS_V2, EvalNetwork, Genotype, SPACES, Supernet, get_space
+from gsnas.fused import set_fused
 from gsnas.ops import Gate
 from gsnas.spaces import DARTS_OPS, EDGES
 
@@ -108,6 +109,9 @@ def test_supernet_prune_is_exact():
     net.eval(), pruned.eval()
     assert torch.equal(net(x), pruned(x))
     net.train(), pruned.train()
+    # Training batches edges (gsnas.fused): the grouping, and so the rounding, depends on the ops present.
+    torch.testing.assert_close(net(x), pruned(x), rtol=1e-5, atol=1e-5)
+    set_fused(net, False), set_fused(pruned, False)
     assert torch.equal(net(x), pruned(x))
 
 

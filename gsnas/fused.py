@@ -1,0 +1,169 @@
+"""Batched evaluation of a cell's edges: one op on several edges in one call.
+
+A supernet cell applies the same kinds of op on many edges, and on a CPU each
+small convolution costs more in overhead than in arithmetic. Edges whose input
+states exist at the same time form a *stage* (the two cell inputs; then each
+new node). Per stage and op, the edges' inputs are stacked along channels,
+their weights concatenated, and the op runs once as a grouped convolution
+(groups multiplied by the number of edges). Parameter-free ops (pools with
+their weight-free BN, identity) run once per input state and are scaled by
+each edge's gate. ReLU runs once per state. The result is the per-edge sum of
+``Edge.forward`` up to float rounding; ``tests/test_fused.py`` checks logits
+and gradients against it.
+
+Only modules whose computation is per-channel separable take the batched path:
+ReLU, Conv2d, and BatchNorm2d without running statistics (the supernet's).
+Everything else (noise, FactorizedReduce, BN with running statistics, drop
+path) is evaluated edge by edge, exactly as in ``Edge.forward``.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .ops import Gate, Noise, Zero
+from .spaces import EDGES
+
+
+def _split_gate(op: nn.Module):
+    """(body, gate parameter or None): a gated op is Sequential(..., Gate)."""
+    if isinstance(op, nn.Sequential) and isinstance(op[-1], Gate):
+        body = op[:-1]
+        return (body[0] if len(body) == 1 else body), op[-1].weight
+    return op, None
+
+
+def _separable(m: nn.Module) -> bool:
+    if isinstance(m, nn.BatchNorm2d):
+        return not m.track_running_stats
+    return isinstance(m, (nn.ReLU, nn.Conv2d))
+
+
+def _kind(body: nn.Module) -> str:
+    """'zero' (contributes nothing), 'free' (no parameters: once per state), 'chain' (batched) or 'each'."""
+    if isinstance(body, Zero):
+        return "zero"
+    if isinstance(body, Noise):
+        return "each"
+    has_state = any(True for _ in body.parameters()) or any(True for _ in body.buffers())
+    if not has_state and not any(isinstance(m, Noise) for m in body.modules()):
+        return "free"
+    if isinstance(body, nn.Sequential) and isinstance(body[0], nn.ReLU) and all(_separable(m) for m in body):
+        return "chain"
+    return "each"
+
+
+def build_plan(cell) -> list[dict]:
+    """Per stage: its input states, its edges and, per op name, the members [(position, edge, op index, body, gate)]."""
+    stages = []
+    for states in ((0, 1), (2,), (3,), (4,)):
+        edges = [(k, node, state) for k, (node, state) in enumerate(EDGES)
+                 if state in states and f"edge{k:02d}" in cell.edges]
+        ops: dict[str, dict] = {}
+        for j, (k, _, state) in enumerate(edges):
+            for i, (name, op) in enumerate(cell.edges[f"edge{k:02d}"].ops.items()):
+                body, gate = _split_gate(op)
+                entry = ops.setdefault(name, {"kind": _kind(body), "members": []})
+                entry["members"].append((j, k, i, state, body, gate))
+        stages.append({"states": states, "edges": edges, "ops": list(ops.values())})
+    return stages
+
+
+def _chain(bodies, inputs):
+    """Structurally identical Sequentials on their (already ReLU'd) inputs, as one grouped pass."""
+    m = len(bodies)
+    h = torch.cat(inputs, dim=1) if m > 1 else inputs[0]
+    for layers in list(zip(*bodies))[1:]:  # the leading ReLU ran once per state
+        first = layers[0]
+        if isinstance(first, nn.ReLU):
+            h = F.relu(h)
+        elif isinstance(first, nn.Conv2d):
+            weight = torch.cat([c.weight for c in layers]) if m > 1 else first.weight
+            h = F.conv2d(h, weight, None, first.stride, first.padding, first.dilation, first.groups * m)
+        else:  # BatchNorm2d with batch statistics
+            weight = torch.cat([b.weight for b in layers]) if first.affine and m > 1 else first.weight
+            bias = torch.cat([b.bias for b in layers]) if first.affine and m > 1 else first.bias
+            h = F.batch_norm(h, None, None, weight, bias, True, 0.0, first.eps)
+    return h.unflatten(1, (m, -1))
+
+
+def _scales(members, weights):
+    """Per member: gate x alpha (None when neither applies)."""
+    factors = []
+    for _, k, i, _, _, gate in members:
+        f = gate
+        if weights is not None:
+            f = weights[k][i] if f is None else f * weights[k][i]
+        factors.append(f)
+    if all(f is None for f in factors):
+        return None
+    one = next(f for f in factors if f is not None).new_ones(())
+    return torch.stack([one if f is None else f for f in factors])
+
+
+def run_stage(stage, states, weights, relu_cache):
+    """Contributions of a stage's edges: a list, per edge position, of tensors to add to its node."""
+    edges = stage["edges"]
+    out = [[] for _ in edges]
+    for entry in stage["ops"]:
+        kind, members = entry["kind"], entry["members"]
+        if kind == "zero":
+            continue
+        if kind == "each":
+            for j, k, i, s, body, gate in members:
+                y = body(states[s])
+                if gate is not None:
+                    y = y * gate
+                if weights is not None:
+                    y = y * weights[k][i]
+                out[j].append(y)
+            continue
+        if kind == "free":
+            per_state = {s: members[0][4](states[s]) for s in {mem[3] for mem in members}}
+            y = torch.stack([per_state[mem[3]] for mem in members], dim=1)
+        else:
+            for s in {mem[3] for mem in members}:
+                if s not in relu_cache:
+                    relu_cache[s] = F.relu(states[s])
+            y = _chain([mem[4] for mem in members], [relu_cache[mem[3]] for mem in members])
+        scale = _scales(members, weights)
+        if scale is not None:
+            y = y * scale.view(1, -1, *([1] * (y.dim() - 2)))
+        for pos, mem in enumerate(members):
+            out[mem[0]].append(y[:, pos])
+    return out
+
+
+def cell_forward(cell, s0, s1, weights=None):
+    """``Cell.forward`` with each stage's edges batched (no drop path)."""
+    if cell._plan is None:
+        cell._plan = build_plan(cell)
+    states = [cell.preprocess0(s0), cell.preprocess1(s1)]
+    relu_cache: dict[int, torch.Tensor] = {}
+    incoming = [[] for _ in range(len(states) + 4)]
+    for n, stage in enumerate(cell._plan):
+        if n > 0:  # node n+1 is complete: all its inputs came from earlier stages
+            states.append(_node(incoming[n + 1], states, cell.reduction))
+        for (k, node, _), parts in zip(stage["edges"], run_stage(stage, states, weights, relu_cache)):
+            incoming[node] += parts
+    states.append(_node(incoming[5], states, cell.reduction))
+    return torch.cat([states[i] for i in cell.concat], dim=1)
+
+
+def _node(parts, states, reduction):
+    if not parts:  # every input edge pruned: the node is zero
+        stride = 2 if reduction else 1
+        return torch.zeros_like(states[1][:, :, ::stride, ::stride])
+    total = parts[0]
+    for p in parts[1:]:
+        total = total + p
+    return total
+
+
+def set_fused(net: nn.Module, on: bool = True) -> nn.Module:
+    """Switch the batched training path of every cell in ``net`` on or off (off: ``Edge.forward``)."""
+    for m in net.modules():
+        if hasattr(m, "fused") and hasattr(m, "_plan"):
+            m.fused = on
+    return net

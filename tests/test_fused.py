@@ -1,0 +1,92 @@
+"""The batched training path (gsnas.fused) computes what the edge-by-edge supernet computes."""
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gsnas import EvalNetwork, Supernet, get_genotype
+from gsnas.darts import Architecture
+from gsnas.fused import build_plan, set_fused
+
+
+def _pair(space, dtype=torch.float64, **kw):
+    torch.manual_seed(0)
+    ref = Supernet(space, 4, 5, 10, 1, **kw).to(dtype)
+    return set_fused(ref, False), set_fused(copy.deepcopy(ref), True)
+
+
+def _logits_and_grads(net, x, y, alphas=None):
+    net.train()
+    net.zero_grad()
+    out = net(x, alphas) if alphas is not None else net(x)
+    F.cross_entropy(out, y).backward()
+    return out, torch.cat([p.grad.flatten() for p in net.parameters() if p.grad is not None])
+
+
+@pytest.mark.parametrize("space", ["darts", "s1", "s2", "s3"])
+def test_fused_matches_edge_by_edge_in_float64(space):
+    ref, fused = _pair(space)
+    x, y = torch.randn(6, 1, 16, 16, dtype=torch.float64), torch.randint(0, 10, (6,))
+    (lr, gr), (lf, gf) = _logits_and_grads(ref, x, y), _logits_and_grads(fused, x, y)
+    torch.testing.assert_close(lf, lr, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(gf, gr, rtol=1e-9, atol=1e-12)
+
+
+def test_fused_matches_with_darts_alphas():
+    ref, fused = _pair("darts")
+    arch = Architecture(ref).double()
+    Architecture(fused)  # freezes the gates at 1 there too
+    with torch.no_grad():
+        for a in arch.parameters():
+            a.normal_()
+    x, y = torch.randn(6, 1, 16, 16, dtype=torch.float64), torch.randint(0, 10, (6,))
+    (lr, gr), (lf, gf) = (_logits_and_grads(n, x, y, arch.weights()) for n in (ref, fused))
+    torch.testing.assert_close(lf, lr, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(gf, gr, rtol=1e-9, atol=1e-12)
+
+
+def test_fused_float32_channels_last_within_1e4():
+    """The benchmark's criterion: logits and the whole gradient agree to relative 1e-4 in float32."""
+    ref, fused = _pair("darts", dtype=torch.float32)
+    fused.channels_last()
+    x, y = torch.randn(8, 1, 16, 16), torch.randint(0, 10, (8,))
+    (lr, gr), (lf, gf) = _logits_and_grads(ref, x, y), _logits_and_grads(fused, x, y)
+    assert (lf - lr).norm() / lr.norm() < 1e-4
+    assert (gf - gr).norm() / gr.norm() < 1e-4
+
+
+def test_plan_batches_edges_that_share_inputs():
+    net = Supernet("darts", 4, 5, 10, 1)
+    stages = build_plan(net.cells[0])
+    assert [len(s["edges"]) for s in stages] == [8, 3, 2, 1]
+    kinds = {name: entry["kind"] for name, entry in zip(net.space.ops("normal")[0], stages[0]["ops"])}
+    assert kinds == {"max_pool_3x3": "free", "avg_pool_3x3": "free", "skip_connect": "free",
+                     "sep_conv_3x3": "chain", "sep_conv_5x5": "chain", "dil_conv_3x3": "chain",
+                     "dil_conv_5x5": "chain"}
+    assert all(len(e["members"]) == 8 for e in stages[0]["ops"])  # each op on all 8 input edges at once
+    reduce_kinds = {e["members"][0][4].__class__.__name__: e["kind"] for e in build_plan(net.cells[1])[0]["ops"]}
+    assert reduce_kinds["FactorizedReduce"] == "each"  # stride-2 skip: edge by edge
+
+
+def test_pruned_supernet_plan_skips_missing_edges():
+    net = Supernet("darts", 4, 5, 10, 1)
+    removed = {("normal", 0, op) for op in net.space.ops("normal")[0]}
+    smaller = net.without(removed)
+    assert [len(s["edges"]) for s in build_plan(smaller.cells[0])] == [7, 3, 2, 1]
+    x = torch.randn(4, 1, 16, 16)
+    set_fused(smaller, True).train()
+    a = smaller(x)
+    set_fused(smaller, False)
+    torch.testing.assert_close(a, smaller(x), rtol=1e-5, atol=1e-5)
+
+
+def test_eval_network_with_running_stats_falls_back_exactly():
+    torch.manual_seed(0)
+    net = EvalNetwork(get_genotype("DARTS_V2"), 4, 5, 10, 1).train()
+    x = torch.randn(4, 1, 16, 16)
+    state = copy.deepcopy(net.state_dict())
+    a = net(x)[0]
+    net.load_state_dict(state)
+    set_fused(net, False)
+    assert torch.equal(a, net(x)[0])

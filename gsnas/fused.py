@@ -11,10 +11,10 @@ each edge's gate. ReLU runs once per state. The result is the per-edge sum of
 ``Edge.forward`` up to float rounding; ``tests/test_fused.py`` checks logits
 and gradients against it.
 
-Only modules whose computation is per-channel separable take the batched path:
-ReLU, Conv2d, and BatchNorm2d without running statistics (the supernet's).
-Everything else (noise, FactorizedReduce, BN with running statistics, drop
-path) is evaluated edge by edge, exactly as in ``Edge.forward``.
+Only chains of per-channel separable modules (ReLU, Conv2d, BatchNorm2d) take
+the batched path; BN running statistics are written back module by module.
+Everything else (noise, FactorizedReduce, drop path) runs edge by edge, as in
+``Edge.forward``. Only training uses this path (see ``Cell.forward``).
 """
 from __future__ import annotations
 
@@ -35,9 +35,7 @@ def _split_gate(op: nn.Module):
 
 
 def _separable(m: nn.Module) -> bool:
-    if isinstance(m, nn.BatchNorm2d):
-        return not m.track_running_stats
-    return isinstance(m, (nn.ReLU, nn.Conv2d))
+    return isinstance(m, (nn.ReLU, nn.Conv2d, nn.BatchNorm2d))
 
 
 def _kind(body: nn.Module) -> str:
@@ -81,11 +79,26 @@ def _chain(bodies, inputs):
         elif isinstance(first, nn.Conv2d):
             weight = torch.cat([c.weight for c in layers]) if m > 1 else first.weight
             h = F.conv2d(h, weight, None, first.stride, first.padding, first.dilation, first.groups * m)
-        else:  # BatchNorm2d with batch statistics
-            weight = torch.cat([b.weight for b in layers]) if first.affine and m > 1 else first.weight
-            bias = torch.cat([b.bias for b in layers]) if first.affine and m > 1 else first.bias
-            h = F.batch_norm(h, None, None, weight, bias, True, 0.0, first.eps)
+        else:
+            h = _batch_norm(h, layers)
     return h.unflatten(1, (m, -1))
+
+
+def _batch_norm(h, bns):
+    """Training-mode BN over the stacked channels; running statistics are updated module by module."""
+    first = bns[0]
+    weight = torch.cat([b.weight for b in bns]) if first.affine else None
+    bias = torch.cat([b.bias for b in bns]) if first.affine else None
+    if not first.track_running_stats:
+        return F.batch_norm(h, None, None, weight, bias, True, 0.0, first.eps)
+    mean, var = torch.cat([b.running_mean for b in bns]), torch.cat([b.running_var for b in bns])
+    out = F.batch_norm(h, mean, var, weight, bias, True, first.momentum, first.eps)
+    with torch.no_grad():
+        for b, mu, v in zip(bns, mean.chunk(len(bns)), var.chunk(len(bns))):
+            b.running_mean.copy_(mu)
+            b.running_var.copy_(v)
+            b.num_batches_tracked.add_(1)
+    return out
 
 
 def _scales(members, weights):

@@ -61,8 +61,10 @@ class EvalNetwork(CellNetwork):
 
     def _make_cell(self, i, reduction, c_pp, c_p, c, reduction_prev):
         concat = self.genotype.concat(self.cell_type(i))
-        return Cell(edge_ops(self.cell_nodes[i]), concat, c_pp, c_p, c, reduction, reduction_prev,
+        cell = Cell(edge_ops(self.cell_nodes[i]), concat, c_pp, c_p, c, reduction, reduction_prev,
                     affine=True, gated=self.gates)
+        cell.fused = False  # few ops per edge: batching measured 0.92x at 28x28 (benchmarks/RESULTS.md)
+        return cell
 
     def config(self) -> dict:
         """Constructor arguments (JSON-friendly): ``EvalNetwork(**net.config())`` rebuilds it untrained."""

@@ -81,12 +81,15 @@ def test_pruned_supernet_plan_skips_missing_edges():
     torch.testing.assert_close(a, smaller(x), rtol=1e-5, atol=1e-5)
 
 
-def test_eval_network_with_running_stats_falls_back_exactly():
+def test_eval_network_running_statistics_match():
+    """Batched BN must update every module's running statistics as the edge-by-edge network does."""
     torch.manual_seed(0)
-    net = EvalNetwork(get_genotype("DARTS_V2"), 4, 5, 10, 1).train()
-    x = torch.randn(4, 1, 16, 16)
-    state = copy.deepcopy(net.state_dict())
-    a = net(x)[0]
-    net.load_state_dict(state)
-    set_fused(net, False)
-    assert torch.equal(a, net(x)[0])
+    ref = set_fused(EvalNetwork(get_genotype("DARTS_V2"), 4, 5, 10, 1).double().train(), False)
+    fused = set_fused(copy.deepcopy(ref), True)
+    x = torch.randn(4, 1, 16, 16, dtype=torch.float64)
+    for _ in range(2):
+        torch.testing.assert_close(fused(x)[0], ref(x)[0], rtol=1e-10, atol=1e-12)
+    for (name, a), b in zip(ref.state_dict().items(), fused.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-12, msg=name)
+    ref.eval(), fused.eval()
+    assert torch.equal(ref(x)[0], fused(x)[0])  # evaluation goes edge by edge in both

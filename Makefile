@@ -2,6 +2,7 @@
 # `make reproduce PROFILE=cpu` re-runs the experiments (smoke: ~1 min, cpu: ~1 hour here, paper: GPU-days).
 PYTHON  ?= python3.11
 PROFILE ?= cpu
+JOBS ?= 1
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
@@ -31,7 +32,7 @@ book: install
 	$(PY) -m gsnas.book --profile $(PROFILE)
 
 reproduce: install
-	$(PY) -m gsnas.reproduce --profile $(PROFILE)
+	$(PY) -m gsnas.reproduce --profile $(PROFILE) --jobs $(JOBS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info _build book/generated

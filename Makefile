@@ -1,5 +1,6 @@
 # The two commands: `make book` and `make test`. Everything installs itself into .venv.
-# `make reproduce PROFILE=cpu` re-runs the experiments (smoke: ~1 min, cpu: ~1 hour here, paper: GPU-days).
+# `make reproduce PROFILE=cpu JOBS=2` re-runs the experiments (smoke: ~1 min, cpu: ~30 min on 2 cores, paper: GPU-days).
+# `make bench` measures speed and memory (a few minutes; benchmarks/RESULTS.md).
 PYTHON  ?= python3.11
 PROFILE ?= cpu
 JOBS ?= 1
@@ -8,7 +9,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 APT     := dataset-fashion-mnist graphviz chromium
 
-.PHONY: test book install system reproduce clean
+.PHONY: test book install system reproduce bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +34,9 @@ book: install
 
 reproduce: install
 	$(PY) -m gsnas.reproduce --profile $(PROFILE) --jobs $(JOBS)
+
+bench: install
+	$(PY) benchmarks/bench.py --results results/$(PROFILE)
 
 clean:
 	rm -rf $(VENV) build *.egg-info _build book/generated

@@ -13,6 +13,7 @@ from dataclasses import fields
 
 import yaml
 
+from . import distributed
 from . import train as T
 from .describe import describe
 from .experiments import SECTIONS, config, load_profile
@@ -103,7 +104,11 @@ def main(argv=None) -> int:
     except (ValueError, FloatingPointError) as e:
         print(f"gsnas {args.command}: error: {e}", file=sys.stderr)
         return 2
-    print(json.dumps(result, indent=1))
+    finally:
+        main_rank = distributed.is_main()
+        distributed.teardown()
+    if main_rank:  # under torchrun, rank 0 speaks for all
+        print(json.dumps(result, indent=1))
     return 0
 
 

@@ -144,3 +144,71 @@ def split(ds, fraction: float = 0.5):
     """Two disjoint halves of ``ds`` (DARTS: weights on one, architecture on the other)."""
     n = int(len(ds) * fraction)
     return Subset(ds, range(n)), Subset(ds, range(n, len(ds)))
+
+
+def materialize(ds, batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """All images and labels of ``ds`` (with its deterministic transforms) as two tensors."""
+    xs, ys = zip(*DataLoader(ds, batch_size=batch_size))
+    return torch.cat(xs), torch.cat(ys)
+
+
+class DeviceLoader:
+    """A dataset resident on the device, batched and augmented there: no DataLoader, no copies per batch.
+
+    The GPU fast path: the images are transformed once without augmentation, moved to
+    the device, and each batch is cropped (after padding with the normalised value of a
+    black pixel, as RandomCrop pads), flipped and cut out on the device. The batch order is
+    ``EpochSampler``'s; the augmentation of batch i in an epoch depends only on (seed,
+    epoch, i), so a resumed run sees the same batches.
+    """
+
+    def __init__(self, ds, batch_size: int, shuffle: bool, seed: int, device, dataset: str,
+                 augment: bool = False, cutout: int = 0):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        x, y = materialize(ds)
+        self.x, self.y = x.to(device), y.to(device)
+        self.batch_size, self.shuffle, self.seed, self.device = batch_size, shuffle, seed, torch.device(device)
+        self.sampler = EpochSampler(len(ds), seed) if shuffle else None
+        self.augment, self.cutout = augment, cutout
+        mean, std = STATS[dataset]
+        self.pad = max(1, x.shape[-1] // 8)
+        self.fill = (-torch.tensor(mean) / torch.tensor(std)).view(1, -1, 1, 1).to(device)
+
+    def __len__(self):
+        n = len(self.sampler) if self.sampler else len(self.y)
+        return n // self.batch_size if self.shuffle and n >= self.batch_size else -(-n // self.batch_size)
+
+    def __iter__(self):
+        order = torch.tensor(list(iter(self.sampler))) if self.sampler else torch.arange(len(self.y))
+        first = self.sampler.start // self.batch_size if self.sampler else 0
+        for i in range(len(self)):
+            idx = order[i * self.batch_size:(i + 1) * self.batch_size].to(self.device)
+            x, y = self.x[idx], self.y[idx]
+            if self.shuffle and (self.augment or self.cutout):
+                epoch = self.sampler.epoch if self.sampler else 0
+                g = torch.Generator(self.device).manual_seed((self.seed * 1_000_003 + epoch) * 1_000_003 + first + i)
+                x = self._augment(x, g)
+            yield x, y
+
+    def _augment(self, x, g):
+        n, c, h, w = x.shape
+        if self.augment:
+            p = self.pad
+            padded = torch.cat([self.fill.expand(n, c, h, p), x, self.fill.expand(n, c, h, p)], dim=3)
+            padded = torch.cat([self.fill.expand(n, c, p, w + 2 * p), padded, self.fill.expand(n, c, p, w + 2 * p)], 2)
+            dy = torch.randint(0, 2 * p + 1, (n, 1, 1), generator=g, device=x.device)
+            dx = torch.randint(0, 2 * p + 1, (n, 1, 1), generator=g, device=x.device)
+            rows = (dy + torch.arange(h, device=x.device).view(1, h, 1)).expand(n, h, w)
+            cols = (dx + torch.arange(w, device=x.device).view(1, 1, w)).expand(n, h, w)
+            x = padded[torch.arange(n, device=x.device).view(n, 1, 1), :, rows, cols].permute(0, 3, 1, 2)
+            flip = torch.rand(n, generator=g, device=x.device) < 0.5
+            x = torch.where(flip.view(n, 1, 1, 1), x.flip(-1), x)
+        if self.cutout:
+            half = self.cutout // 2
+            cy = torch.randint(0, h, (n, 1, 1), generator=g, device=x.device)
+            cx = torch.randint(0, w, (n, 1, 1), generator=g, device=x.device)
+            r, q = torch.arange(h, device=x.device).view(1, h, 1), torch.arange(w, device=x.device).view(1, 1, w)
+            hole = (r >= cy - half) & (r < cy + half) & (q >= cx - half) & (q < cx + half)
+            x = x.masked_fill(hole.unsqueeze(1), 0.0)
+        return x.contiguous()

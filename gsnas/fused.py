@@ -53,7 +53,8 @@ def _kind(body: nn.Module) -> str:
 
 
 def build_plan(cell) -> list[dict]:
-    """Per stage: its input states, its edges and, per op name, the members [(position, edge, op index, body, gate)]."""
+    """Per stage: its input states, its edges and, per op name, its kind and members
+    [(position in stage, edge, op index in edge, input state, body, gate)]."""
     stages = []
     for states in ((0, 1), (2,), (3,), (4,)):
         edges = [(k, node, state) for k, (node, state) in enumerate(EDGES)

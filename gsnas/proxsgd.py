@@ -69,15 +69,37 @@ class ProxSGD(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        prox = [g for g in self.param_groups if g["mu"] > 0 and any(p.grad is not None for p in g["params"])]
+        for bucket in self._buckets(prox):
+            self._prox_step(bucket)
         for group in self.param_groups:
-            if group["mu"] > 0:
-                self._prox_step(group)
-            else:
+            if group["mu"] == 0:
                 self._plain_step(group)
+        self._clip()
+        return loss
+
+    @staticmethod
+    def _buckets(groups):
+        """Groups that can step together: same hyperparameters (mu and normalize may differ) and step count.
+
+        The supernet has ~200 sparsity groups; one batched step over all of them replaces ~200
+        rounds of small foreach calls (benchmarks: ProxSGD vs foreach SGD).
+        """
+        buckets = {}
+        for g in groups:
+            key = tuple(g[k] for k in ("lr", "rho", "tau", "beta", "delta", "lr_decay", "rho_decay"))
+            buckets.setdefault(key, []).append(g)
+        return list(buckets.values())
+
+    def _clip(self):
+        by_bounds = {}
+        for group in self.param_groups:
             for p, bounds in zip(group["params"], group["clip"]):
                 if bounds is not None:
-                    p.clamp_(*bounds)
-        return loss
+                    by_bounds.setdefault(bounds, []).append(p)
+        for (lo, hi), params in by_bounds.items():
+            torch._foreach_clamp_min_(params, lo)
+            torch._foreach_clamp_max_(params, hi)
 
     def _state(self, p, adaptive: bool):
         state = self.state[p]
@@ -122,22 +144,38 @@ class ProxSGD(Optimizer):
             else:
                 torch._foreach_addcdiv_(same, v, tau, value=-lr)
 
-    def _prox_step(self, group):
-        params = group["params"]
-        if all(p.grad is None for p in params):
+    def _prox_step(self, groups):
+        """The closed-form group prox for several groups at once; norms are summed per group by index."""
+        params = [p for g in groups for p in g["params"]]
+        steps = {self.state[p].get("step", 0) for p in params}
+        if len(steps) > 1:  # groups that missed steps (no gradients) are out of phase: one at a time
+            for g in groups:
+                self._prox_step([g])
             return
         grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in params]
-        v, lr, tau_el = self._moments(group, params, grads)
-        numel = sum(p.numel() for p in params)
+        v, lr, tau_el = self._moments(groups[0], params, grads)
+        index, numel, mu = self._layout(groups, params[0])
         if tau_el is None:
-            tau = torch.ones((), device=params[0].device, dtype=params[0].dtype)
-        else:
-            tau = torch.stack([x.sum() for x in tau_el]).sum() / numel
-        b = torch._foreach_div(v, tau)
-        torch._foreach_neg_(b)
-        torch._foreach_add_(b, params)
-        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(b)))
-        mu = group["mu"] / (math.sqrt(numel) if group["normalize"] == "div" else 1.0)
-        scale = (1 - mu / (tau * norm)).clamp_(min=0)  # ||b|| = 0 gives -inf, clamped to 0
-        torch._foreach_mul_(b, scale)
+            tau = None
+            b = torch._foreach_sub(params, v)
+        else:  # tau > 0 elementwise, so its 1-norm is its sum
+            tau = torch.zeros_like(numel).index_add_(0, index, torch.stack(torch._foreach_norm(tau_el, 1))) / numel
+            b = torch._foreach_div(v, list(tau[index].unbind()))
+            torch._foreach_neg_(b)
+            torch._foreach_add_(b, params)
+        norm = torch.zeros_like(numel).index_add_(0, index, torch.stack(torch._foreach_norm(b)).square()).sqrt()
+        scale = (1 - mu / (norm if tau is None else tau * norm)).clamp_(min=0)  # ||b|| = 0: -inf, clamped to 0
+        torch._foreach_mul_(b, list(scale[index].unbind()))
         torch._foreach_lerp_(params, b, lr)
+
+    def _layout(self, groups, like):
+        """Per param: its group's index; per group: its size and its effective mu (cached per set of groups)."""
+        key = (like.device, like.dtype, *((id(g), len(g["params"]), g["mu"], g["normalize"]) for g in groups))
+        cache = self.__dict__.setdefault("_layouts", {})
+        if key not in cache:
+            sizes = [sum(p.numel() for p in g["params"]) for g in groups]
+            index = torch.repeat_interleave(torch.arange(len(groups)), torch.tensor([len(g["params"]) for g in groups]))
+            mu = [g["mu"] / (math.sqrt(n) if g["normalize"] == "div" else 1.0) for g, n in zip(groups, sizes)]
+            cache[key] = (index.to(like.device), torch.tensor(sizes, dtype=like.dtype, device=like.device),
+                          torch.tensor(mu, dtype=like.dtype, device=like.device))
+        return cache[key]

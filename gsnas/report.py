@@ -71,6 +71,17 @@ def figure1(res: Results):
     return fig
 
 
+def pruning_speed(res: Results) -> pd.DataFrame | None:
+    """Params, MFLOPs and CPU latency of the physically pruned networks (written by ``make bench``), or None."""
+    path = res.folder / "pruning_speed.csv"
+    if not path.exists():
+        return None
+    df = pd.read_csv(path)
+    speed = df.drop(columns=["machine", "date"], errors="ignore").round(3)
+    speed.attrs.update(measured_on=f"{df['machine'].iloc[0]}, {df['date'].iloc[0]}" if "machine" in df else "")
+    return speed
+
+
 def mu_vs_sparsity(res: Results):
     """Sparsity rises with mu: % of weights and of ops pruned at threshold 1e-6."""
     t = res["table1_operation_pruning"]

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import checkpoint, data
+from . import checkpoint, data, distributed
 from .cell import check_dims
 from .darts import Architecture, discretize
 from .genotype import Genotype, get_genotype
@@ -54,6 +54,8 @@ class RunConfig:
     eval_each_epoch: bool = True      # False: test accuracy only after the last epoch (saves time on CPU)
     checkpoint_every: int = 0         # also checkpoint every N steps inside an epoch (0: at epoch ends only)
     channels_last: bool = True        # NHWC layout: faster depthwise convolutions on CPU (mkldnn) and GPU
+    amp: bool = False                 # bfloat16 autocast in training steps (for GPUs; evaluation stays float32)
+    data_on_device: bool | None = None  # data resident and augmented on the device; None: on CUDA only
 
     def __post_init__(self):
         data.check_dataset(self.dataset)
@@ -69,6 +71,11 @@ class RunConfig:
         if isinstance(self.checkpoint_every, bool) or not isinstance(self.checkpoint_every, int) \
                 or self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be an integer >= 0, got {self.checkpoint_every!r}")
+        for name in ("channels_last", "amp"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.data_on_device is not None and not isinstance(self.data_on_device, bool):
+            raise ValueError(f"data_on_device must be true, false or null, got {self.data_on_device!r}")
         if self.resume and not self.out:
             raise ValueError("resume needs an output folder (out) holding checkpoint.pt")
 
@@ -249,9 +256,10 @@ class Run:
     def __init__(self, cfg: RunConfig, cutout: int = 0):
         self.cfg, self.started = cfg, time.time()
         torch.set_flush_denormal(True)  # groups shrinking towards zero would otherwise crawl through denormals
-        self.device = pick_device(cfg.device)
+        self.device = distributed.setup(pick_device(cfg.device))
+        distributed.check_batch(cfg.batch_size)
         seed_everything(cfg.seed)
-        self.out = Path(cfg.out) if cfg.out else None
+        self.out = Path(cfg.out) if cfg.out and distributed.is_main() else None  # where this process writes
         if self.out:
             try:
                 self.out.mkdir(parents=True, exist_ok=True)
@@ -259,8 +267,10 @@ class Run:
                 raise ValueError(f"cannot create output folder {self.out}: {e.strerror}") from None
         self.info = data.info(cfg.dataset)
         size = cfg.image_size or self.info["image_size"]
-        self.train_set = data.load(cfg.dataset, True, cfg.data_root, size, cutout=cutout, size=cfg.train_size,
-                                   seed=cfg.seed)
+        self.resident = self.device.type == "cuda" if cfg.data_on_device is None else cfg.data_on_device
+        self.cutout = cutout  # resident data is augmented on the device, by DeviceLoader
+        self.train_set = data.load(cfg.dataset, True, cfg.data_root, size, augment=not self.resident,
+                                   cutout=0 if self.resident else cutout, size=cfg.train_size, seed=cfg.seed)
         self.test_set = data.load(cfg.dataset, False, cfg.data_root, size, size=cfg.test_size, seed=cfg.seed)
         self.metrics: list[dict] = []
         self.norms: list[pd.DataFrame] = []
@@ -272,10 +282,19 @@ class Run:
         return net.channels_last() if self.cfg.channels_last else net
 
     def loader(self, ds, train: bool):
-        return data.loader(ds, self.cfg.batch_size if train else self.cfg.eval_batch_size, train, self.cfg.seed)
+        batch = self.cfg.batch_size if train else self.cfg.eval_batch_size
+        if self.resident:
+            return data.DeviceLoader(ds, batch, train, self.cfg.seed, self.device, self.cfg.dataset,
+                                     augment=train, cutout=self.cutout if train else 0)
+        return data.loader(ds, batch, train, self.cfg.seed)
+
+    def autocast(self):
+        """bfloat16 autocast around a training forward pass when ``amp`` is on."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.amp)
 
     def bar(self, loader, epoch):
-        return tqdm(loader, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", leave=False, disable=not self.cfg.progress)
+        return tqdm(loader, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", leave=False,
+                    disable=not (self.cfg.progress and distributed.is_main()))
 
     def wall(self) -> float:
         return self.elapsed + time.time() - self.started
@@ -283,7 +302,8 @@ class Run:
     def resume(self, objects: dict) -> int:
         """Register what a checkpoint holds (things with state_dict); load it if resuming. The epoch to start at."""
         self.objects, self.partial = objects, None
-        path = self.out / "checkpoint.pt" if self.out else None
+        folder = Path(self.cfg.out) if self.cfg.out else None  # every rank reads, rank 0 writes
+        path = folder / "checkpoint.pt" if folder else None
         if not (self.cfg.resume and path and path.exists()):
             return 0
         state = checkpoint.load(path, map_location=self.device)
@@ -291,8 +311,10 @@ class Run:
             obj.load_state_dict(state[name])
         checkpoint.set_rng_state(state["rng"])
         self.metrics, self.elapsed, self.partial = state["metrics"], state["elapsed"], state["partial"]
-        if (self.out / "group_norms.csv").exists():
-            norms = pd.read_csv(self.out / "group_norms.csv")
+        if self.partial and not distributed.is_main():  # epoch sums so far are global: counted once, on rank 0
+            self.partial = [self.partial[0], 0.0, 0, 0]
+        if (folder / "group_norms.csv").exists():
+            norms = pd.read_csv(folder / "group_norms.csv")
             self.norms = [norms[norms["epoch"] <= state["epoch"]]]
         return state["epoch"]
 
@@ -325,6 +347,10 @@ class Run:
         self.save(epoch + 1)
 
     def finish(self, result: dict) -> dict:
+        if distributed.world_size() > 1:
+            result["processes"] = distributed.world_size()
+            modules = [o for o in self.objects.values() if isinstance(o, torch.nn.Module)]
+            result["rank_weight_spread"] = distributed.weight_spread(*modules)
         result = {**result, "wall_seconds": round(self.wall(), 2), "device": str(self.device),
                   "config": {k: v for k, v in asdict(self.cfg).items() if k not in ("progress",)}}
         if self.out:
@@ -337,10 +363,14 @@ def _set_epoch(loader, epoch, start=0):
         loader.sampler.epoch, loader.sampler.start = epoch, start
 
 
-def _update(opt, loss, params=(), max_norm=0.0):
-    """One optimizer step on ``loss``, clipping the gradient norm of ``params`` when ``max_norm`` > 0."""
+def _update(opt, loss, params=(), max_norm=0.0, average=()):
+    """One optimizer step on ``loss``, clipping the gradient norm of ``params`` when ``max_norm`` > 0.
+
+    ``average``: parameters outside DDP's model whose gradients are averaged over the ranks.
+    """
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    distributed.average_gradients(average)
     if max_norm > 0:
         torch.nn.utils.clip_grad_norm_(params, max_norm)
     opt.step()
@@ -365,6 +395,7 @@ def _train_epoch(run, model, loader, epoch, step_fn, extra_loaders=()) -> tuple[
     every = run.cfg.checkpoint_every
     for i, (x, y) in enumerate(run.bar(loader, epoch)):
         step = first + i
+        x, y = distributed.shard(x, y)
         x, y = x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True)
         loss, logits = step_fn(x, y, step)
         _check_finite(loss, epoch, step)
@@ -372,9 +403,10 @@ def _train_epoch(run, model, loader, epoch, step_fn, extra_loaders=()) -> tuple[
         correct += (logits.argmax(1) == y).sum().item()
         total += y.numel()
         if every and (step + 1) % every == 0:
-            run.save(epoch, partial=[step + 1, loss_sum, correct, total])
+            run.save(epoch, partial=[step + 1, *distributed.sum_over_ranks(loss_sum, correct, total)])
     for ld in (loader, *extra_loaders):
         _set_epoch(ld, epoch)
+    loss_sum, correct, total = distributed.sum_over_ranks(loss_sum, correct, total)
     return loss_sum / max(total, 1), 100.0 * correct / max(total, 1)
 
 
@@ -387,10 +419,12 @@ def search(cfg: SearchConfig) -> dict:
     opt = ProxSGD(net.param_groups(cfg.mu, cfg.normalize), lr=cfg.lr, rho=cfg.rho, tau=cfg.tau)
     train_loader, test_loader = run.loader(run.train_set, True), run.loader(run.test_set, False)
     start = run.resume({"model": net, "optimizer": opt})
+    model = distributed.wrap(net)
 
     def step(x, y, _):
-        logits = net(x)
-        loss = F.cross_entropy(logits, y)
+        with run.autocast():
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
         _update(opt, loss, net.parameters(), cfg.grad_clip)
         return loss.detach(), logits.detach()
 
@@ -463,6 +497,7 @@ def darts_search(cfg: DartsConfig) -> dict:
     test_loader = run.loader(run.test_set, False)
     objects = {"model": net, "arch": arch, "w_opt": w_opt, "a_opt": a_opt, "sched": sched}
     start = run.resume(objects)
+    model = distributed.wrap(net)
 
     for epoch in range(start, cfg.epochs):
         arch_batches = None
@@ -470,10 +505,13 @@ def darts_search(cfg: DartsConfig) -> dict:
         def step(x, y, _):
             nonlocal arch_batches
             arch_batches = arch_batches or iter(arch_loader)  # made after _train_epoch positions its sampler
-            xa, ya = next(arch_batches)
-            _update(a_opt, F.cross_entropy(net(xa.to(run.device), arch.weights()), ya.to(run.device)))
-            logits = net(x, arch.weights())
-            loss = F.cross_entropy(logits, y)
+            xa, ya = distributed.shard(*next(arch_batches))
+            with run.autocast():
+                arch_loss = F.cross_entropy(model(xa.to(run.device), arch.weights()), ya.to(run.device))
+            _update(a_opt, arch_loss, average=arch.parameters())
+            with run.autocast():
+                logits = model(x, arch.weights())
+                loss = F.cross_entropy(logits, y)
             _update(w_opt, loss, weights, cfg.grad_clip)  # also clears the weights' gradients of the alpha step
             return loss.detach(), logits.detach()
 
@@ -518,12 +556,14 @@ def build_eval_network(cfg: TrainConfig, info: dict, gates: bool = False) -> Eva
 def _fit(run, cfg, net, opt, sched, objects, norms_fn=None):
     train_loader, test_loader = run.loader(run.train_set, True), run.loader(run.test_set, False)
     start = run.resume(objects)
+    model = distributed.wrap(net)
 
     def step(x, y, _):
-        logits, logits_aux = net(x)
-        loss = F.cross_entropy(logits, y)
-        if logits_aux is not None:
-            loss = loss + cfg.auxiliary_weight * F.cross_entropy(logits_aux, y)
+        with run.autocast():
+            logits, logits_aux = model(x)
+            loss = F.cross_entropy(logits, y)
+            if logits_aux is not None:
+                loss = loss + cfg.auxiliary_weight * F.cross_entropy(logits_aux, y)
         _update(opt, loss, net.parameters(), cfg.grad_clip)
         return loss.detach(), logits.detach()
 

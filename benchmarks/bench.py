@@ -1,0 +1,278 @@
+"""Benchmarks (``make bench``): each figure a ratio of two things timed side by side in this process.
+
+Machines here are noisy, so the two sides of a ratio alternate, repetition by
+repetition, and each side's median is used. Prints a table and writes
+``benchmarks/results.json`` and ``benchmarks/RESULTS.md``.
+
+    python benchmarks/bench.py [--quick] [--results results/cpu]
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from gsnas import EvalNetwork, Supernet, get_genotype
+from gsnas.darts import Architecture
+from gsnas.describe import mflops
+from gsnas.experiments import REPO
+from gsnas.fused import set_fused
+from gsnas.groups import count_params
+from gsnas.proxsgd import ProxSGD
+
+HERE = Path(__file__).resolve().parent
+
+
+def side_by_side(fns: dict, reps: int, warmup: int = 2) -> dict:
+    """Median seconds of each callable, the callables interleaved within every repetition."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(reps):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def _batch(n, size, channels=1, classes=10):
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(n, channels, size, size, generator=g), torch.randint(0, classes, (n,), generator=g)
+
+
+# 1 --------------------------------------------------------------------------------------------
+def optimizer_step(reps):
+    """ProxSGD.step() vs SGD(momentum=0.9, foreach=True).step() on the paper's supernet, random gradients."""
+    torch.manual_seed(0)
+    net = Supernet("darts", 16, 8, 10, 3)
+    params = list(net.parameters())
+    for p in params:
+        p.grad = torch.randn_like(p) * 1e-2
+    prox_net = copy.deepcopy(net)
+    for p, q in zip(prox_net.parameters(), params):
+        p.grad = q.grad.clone()
+    prox = ProxSGD(prox_net.param_groups(60.0, "div"), lr=1e-3, rho=0.8)
+    sgd = torch.optim.SGD(params, lr=1e-3, momentum=0.9, foreach=True)
+    t = side_by_side({"proxsgd": prox.step, "sgd": sgd.step}, reps)
+    return {"figure": "ProxSGD.step / SGD(foreach).step", "ours_ms": 1e3 * t["proxsgd"],
+            "baseline_ms": 1e3 * t["sgd"], "ratio": t["proxsgd"] / t["sgd"], "target": "<= 1.0",
+            "met": t["proxsgd"] / t["sgd"] <= 1.0,
+            "setup": f"supernet C=16, 8 cells, darts space: {len(params)} tensors, {count_params(net):,} params, "
+                     f"{len(prox.param_groups)} param groups"}
+
+
+# 2 --------------------------------------------------------------------------------------------
+def search_step_vs_darts(reps, channels=8, layers=5, size=16, batch=32):
+    """One GS-NAS step vs one DARTS first-order step (architecture step + weight step), same supernet and batch."""
+    torch.manual_seed(0)
+    base = Supernet("darts", channels, layers, 10, 1).channels_last()
+    x, y = _batch(batch, size)
+    xa, ya = _batch(batch, size)
+    gs = copy.deepcopy(base)
+    prox = ProxSGD(gs.param_groups(50.0, "div"), lr=0.1, rho=0.8)
+    dn = copy.deepcopy(base)
+    arch = Architecture(dn)
+    weights = [p for p in dn.parameters() if p.requires_grad]
+    w_opt = torch.optim.SGD(weights, 0.025, momentum=0.9, weight_decay=3e-4)
+    a_opt = torch.optim.Adam(arch.parameters(), 3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
+
+    def gsnas_step():
+        prox.zero_grad()
+        F.cross_entropy(gs(x), y).backward()
+        torch.nn.utils.clip_grad_norm_(gs.parameters(), 5.0)
+        prox.step()
+
+    def darts_step():
+        a_opt.zero_grad()
+        F.cross_entropy(dn(xa, arch.weights()), ya).backward()
+        a_opt.step()
+        w_opt.zero_grad()
+        F.cross_entropy(dn(x, arch.weights()), y).backward()
+        torch.nn.utils.clip_grad_norm_(weights, 5.0)
+        w_opt.step()
+
+    t = side_by_side({"gsnas": gsnas_step, "darts": darts_step}, reps)
+    return {"figure": "GS-NAS step / DARTS first-order step", "ours_ms": 1e3 * t["gsnas"],
+            "baseline_ms": 1e3 * t["darts"], "ratio": t["gsnas"] / t["darts"], "target": "<= 0.55",
+            "met": t["gsnas"] / t["darts"] <= 0.55,
+            "setup": f"supernet C={channels}, {layers} cells, {size}x{size}, batch {batch} (the cpu profile's search)"}
+
+
+# 3 --------------------------------------------------------------------------------------------
+def supernet_vs_reference(reps, channels, layers, size, batch):
+    """Our training step (edges batched, channels_last) vs the same supernet evaluated edge by edge in NCHW."""
+    torch.manual_seed(0)
+    ref = set_fused(Supernet("darts", channels, layers, 10, 1), False).train()
+    ours = set_fused(copy.deepcopy(ref), True).channels_last().train()
+    x, y = _batch(batch, size)
+
+    def grads(net):
+        net.zero_grad()
+        out = net(x)
+        F.cross_entropy(out, y).backward()
+        return out.detach(), torch.cat([p.grad.flatten() for p in net.parameters()])
+
+    (lr, gr), (lo, go) = grads(ref), grads(ours)
+    logit_err = float((lo - lr).norm() / lr.norm())
+    grad_err = float((go - gr).norm() / gr.norm())
+    t = side_by_side({"ours": lambda: grads(ours), "reference": lambda: grads(ref)}, reps, warmup=1)
+    speedup = t["reference"] / t["ours"]
+    return {"figure": f"supernet step speed-up over the edge-by-edge NCHW reference (C={channels}, {layers} cells, "
+                      f"{size}x{size}, batch {batch})",
+            "ours_ms": 1e3 * t["ours"], "baseline_ms": 1e3 * t["reference"], "ratio": speedup, "target": ">= 3",
+            "met": speedup >= 3, "logits_rel_err": logit_err, "grads_rel_err": grad_err,
+            "agree_1e-4": logit_err < 1e-4 and grad_err < 1e-4,
+            "setup": "forward + backward; same weights and batch; errors are relative (2-norm) over all logits "
+                     "and over the whole gradient"}
+
+
+# 4 --------------------------------------------------------------------------------------------
+def notebook_times(results: Path):
+    """Wall times of the last ``make reproduce`` of this profile (measured there, read here)."""
+    path = results / "timings.csv"
+    if not path.exists():
+        return None
+    df = pd.read_csv(path)
+    total = df[df["notebook"] == "TOTAL"]
+    rows = df[~df["notebook"].str.startswith("TOTAL")]
+    total_s = float(total["wall_seconds"].iloc[0]) if len(total) else float("nan")
+    return {"figure": "whole default reproduction (minutes)", "ours_ms": None, "baseline_ms": None,
+            "ratio": total_s / 60, "target": "<= 30", "met": total_s / 60 <= 30,
+            "setup": f"{path.relative_to(REPO) if path.is_relative_to(REPO) else path}",
+            "notebooks": rows[["notebook", "status", "wall_seconds"]].to_dict("records")}
+
+
+# 5 --------------------------------------------------------------------------------------------
+RSS_SCRIPT = """
+import resource, sys
+from gsnas.experiments import config, load_profile
+from gsnas.train import search
+cfg = config(load_profile("cpu"), "search", train_size=int(sys.argv[1]), out=None)
+search(cfg)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_rss(train_size):
+    """Peak resident memory of the cpu profile's search (its settings, fewer training images)."""
+    out = subprocess.run([sys.executable, "-c", RSS_SCRIPT, str(train_size)], capture_output=True, text=True,
+                         check=True, cwd=REPO)
+    gb = int(out.stdout.strip().splitlines()[-1]) / 2**20  # ru_maxrss is in KiB on Linux
+    return {"figure": "peak RSS of the cpu search (GB)", "ours_ms": None, "baseline_ms": None, "ratio": gb,
+            "target": "<= 4", "met": gb <= 4,
+            "setup": f"cpu profile search settings, {train_size} training images, in a fresh process"}
+
+
+# 6 --------------------------------------------------------------------------------------------
+def pruning_speed(results: Path, reps):
+    """Parameters, MFLOPs and CPU latency of the unpruned DARTS_V2 network and each physically pruned one."""
+    torch.manual_seed(0)
+    runs = sorted((results / "runs" / "operation_pruning").glob("*/pruned_*.json"))
+    nets = {"unpruned": EvalNetwork(get_genotype("DARTS_V2"), 8, 5, 10, 1)}
+    if runs:
+        cfg = json.loads(runs[0].read_text())
+        nets["unpruned"] = EvalNetwork(get_genotype("DARTS_V2"), cfg["channels"], cfg["layers"],
+                                       cfg["num_classes"], cfg["in_channels"])
+    for path in runs:
+        mu, threshold = path.parent.name.split("-")[0].removeprefix("mu"), path.stem.removeprefix("pruned_")
+        nets[f"mu={mu}, threshold={threshold}"] = EvalNetwork.from_config(json.loads(path.read_text()))
+    size = 28
+    rows = []
+    for name, net in nets.items():
+        net.eval().channels_last()
+        row = {"network": name, "params": count_params(net), "mflops": mflops(net, size)}
+        for b in (1, 64):
+            x = torch.randn(b, net.in_channels, size, size)
+            with torch.no_grad():
+                t = side_by_side({"net": lambda: net(x)}, reps)["net"]
+            row[f"latency_b{b}_ms"] = 1e3 * t
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    base = df.iloc[0]
+    df["speedup_b1"] = base["latency_b1_ms"] / df["latency_b1_ms"]
+    df["speedup_b64"] = base["latency_b64_ms"] / df["latency_b64_ms"]
+    return df
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}, Python {platform.python_version()}"
+
+
+def write_markdown(report: dict, speed: pd.DataFrame, path: Path) -> None:
+    lines = [f"# Benchmark results\n", f"Generated by `make bench` on {report['date']}.\n",
+             f"Machine: {report['machine']}.\n",
+             "| figure | ours | baseline | ratio / value | target | met |", "|---|---|---|---|---|---|"]
+    for r in report["figures"]:
+        fmt = lambda v: "" if v is None else f"{v:.1f} ms"
+        lines.append(f"| {r['figure']} | {fmt(r['ours_ms'])} | {fmt(r['baseline_ms'])} | {r['ratio']:.2f} | "
+                     f"{r['target']} | {'yes' if r['met'] else 'no'} |")
+    lines.append("")
+    for r in report["figures"]:
+        if "grads_rel_err" in r:
+            lines.append(f"- {r['figure']}: logits relative error {r['logits_rel_err']:.1e}, gradient relative "
+                         f"error {r['grads_rel_err']:.1e}.")
+        lines.append(f"- {r['figure']}: {r['setup']}.")
+    nb = next((r for r in report["figures"] if "notebooks" in r), None)
+    if nb:
+        lines += ["", "## Notebook wall times (cpu profile)", "", "| notebook | status | seconds |", "|---|---|---|"]
+        lines += [f"| {n['notebook']} | {n['status']} | {n['wall_seconds']:.0f} |" for n in nb["notebooks"]]
+    lines += ["", "## Real speed of pruning (CPU, eval mode, channels_last, 28x28)", "",
+              speed.to_markdown(index=False, floatfmt=".3g"), ""]
+    path.write_text("\n".join(lines))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions and smaller shapes (tests)")
+    parser.add_argument("--results", default=str(REPO / "results" / "cpu"), help="a reproduction's results")
+    parser.add_argument("--out", default=str(HERE), help="where results.json and RESULTS.md go")
+    args = parser.parse_args(argv)
+    reps = 3 if args.quick else 9
+    results, out = Path(args.results), Path(args.out)
+    figures = [optimizer_step(reps), search_step_vs_darts(reps)]
+    figures.append(supernet_vs_reference(reps, 8, 5, 16, 32))
+    if not args.quick:
+        figures.append(supernet_vs_reference(3, 16, 8, 32, 16))
+    nb = notebook_times(results)
+    if nb:
+        figures.append(nb)
+    figures.append(peak_rss(64 if args.quick else 640))
+    speed = pruning_speed(results, reps)
+    report = {"date": datetime.date.today().isoformat(), "machine": machine(), "figures": figures,
+              "pruning_speed": speed.to_dict("records")}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
+    write_markdown(report, speed, out / "RESULTS.md")
+    if results.exists() and not args.quick:  # for the book, beside Figure 1
+        speed.assign(machine=report["machine"], date=report["date"]).to_csv(results / "pruning_speed.csv",
+                                                                            index=False)
+    table = pd.DataFrame([{k: r[k] for k in ("figure", "ratio", "target", "met")} for r in figures])
+    print(table.to_string(index=False, float_format="%.2f"))
+    print(speed.to_string(index=False, float_format="%.3g"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""`make bench` runs end to end (quick mode) and reports every figure; timings are not asserted."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_bench_quick_reports_every_figure(tmp_path):
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench.py"), "--quick", "--out", str(tmp_path),
+                           "--results", str(REPO / "results" / "cpu")], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "results.json").read_text())
+    figures = {f["figure"].split(" (")[0]: f for f in report["figures"]}
+    assert {"ProxSGD.step / SGD(foreach).step", "GS-NAS step / DARTS first-order step",
+            "supernet step speed-up over the edge-by-edge NCHW reference", "peak RSS of the cpu search"} <= set(figures)
+    reference = figures["supernet step speed-up over the edge-by-edge NCHW reference"]
+    assert reference["agree_1e-4"], reference  # the fast path computes the same logits and gradients
+    assert 0 < figures["peak RSS of the cpu search"]["ratio"] < 24
+    speed = report["pruning_speed"]
+    assert speed[0]["network"] == "unpruned" and all(r["latency_b64_ms"] > 0 for r in speed)
+    assert all(r["params"] <= speed[0]["params"] for r in speed)  # pruning never adds weights
+    assert (tmp_path / "RESULTS.md").read_text().startswith("# Benchmark results")

@@ -77,6 +77,13 @@ def average_gradients(params) -> None:
             g.copy_(avg.view_as(g))
 
 
+def sync_buffers(model: torch.nn.Module) -> None:
+    """Rank 0's BatchNorm running statistics everywhere (DDP broadcasts them only before a forward)."""
+    if world_size() > 1:
+        for b in model.buffers():
+            dist.broadcast(b, 0)
+
+
 def sum_over_ranks(*values: float) -> list[float]:
     """Sum Python numbers (loss sums, counts) over the ranks."""
     if world_size() == 1:

@@ -406,6 +406,7 @@ def _train_epoch(run, model, loader, epoch, step_fn, extra_loaders=()) -> tuple[
             run.save(epoch, partial=[step + 1, *distributed.sum_over_ranks(loss_sum, correct, total)])
     for ld in (loader, *extra_loaders):
         _set_epoch(ld, epoch)
+    distributed.sync_buffers(model)  # every rank then evaluates (and would checkpoint) the same network
     loss_sum, correct, total = distributed.sum_over_ranks(loss_sum, correct, total)
     return loss_sum / max(total, 1), 100.0 * correct / max(total, 1)
 

@@ -179,29 +179,34 @@ def peak_rss(train_size):
 
 # 6 --------------------------------------------------------------------------------------------
 def pruning_speed(results: Path, reps):
-    """Parameters, MFLOPs and CPU latency of the unpruned DARTS_V2 network and each physically pruned one."""
+    """Parameters, MFLOPs and CPU latency of the unpruned DARTS_V2 network and each physically pruned one.
+
+    The unpruned network is the one operation pruning trained (gated, as the pruned ones are).
+    All networks are timed side by side, batch size by batch size.
+    """
     torch.manual_seed(0)
-    runs = sorted((results / "runs" / "operation_pruning").glob("*/pruned_*.json"))
-    nets = {"unpruned": EvalNetwork(get_genotype("DARTS_V2"), 8, 5, 10, 1)}
-    if runs:
-        cfg = json.loads(runs[0].read_text())
-        nets["unpruned"] = EvalNetwork(get_genotype("DARTS_V2"), cfg["channels"], cfg["layers"],
-                                       cfg["num_classes"], cfg["in_channels"])
+    runs = (results / "runs" / "operation_pruning").glob("*/pruned_*.json")
+    key = lambda p: (float(p.parent.name.split("-")[0].removeprefix("mu")), float(p.stem.removeprefix("pruned_")))
+    runs = sorted(runs, key=key)
+    cfg = json.loads(runs[0].read_text()) if runs else {"channels": 8, "layers": 5, "num_classes": 10,
+                                                        "in_channels": 1, "gates": True}
+    nets = {"unpruned": EvalNetwork(get_genotype("DARTS_V2"), cfg["channels"], cfg["layers"], cfg["num_classes"],
+                                    cfg["in_channels"], gates=cfg["gates"])}
     for path in runs:
-        mu, threshold = path.parent.name.split("-")[0].removeprefix("mu"), path.stem.removeprefix("pruned_")
-        nets[f"mu={mu}, threshold={threshold}"] = EvalNetwork.from_config(json.loads(path.read_text()))
+        mu, threshold = key(path)
+        nets[f"mu={mu:g}, threshold={threshold:g}"] = EvalNetwork.from_config(json.loads(path.read_text()))
     size = 28
-    rows = []
-    for name, net in nets.items():
+    rows = {name: {"network": name, "params": count_params(net), "mflops": mflops(net, size)}
+            for name, net in nets.items()}
+    for net in nets.values():
         net.eval().channels_last()
-        row = {"network": name, "params": count_params(net), "mflops": mflops(net, size)}
-        for b in (1, 64):
-            x = torch.randn(b, net.in_channels, size, size)
-            with torch.no_grad():
-                t = side_by_side({"net": lambda: net(x)}, reps)["net"]
-            row[f"latency_b{b}_ms"] = 1e3 * t
-        rows.append(row)
-    df = pd.DataFrame(rows)
+    for b, n in ((1, 5 * reps), (64, reps)):
+        x = torch.randn(b, cfg["in_channels"], size, size)
+        with torch.no_grad():
+            t = side_by_side({name: (lambda net=net: net(x)) for name, net in nets.items()}, n)
+        for name in nets:
+            rows[name][f"latency_b{b}_ms"] = 1e3 * t[name]
+    df = pd.DataFrame(rows.values())
     base = df.iloc[0]
     df["speedup_b1"] = base["latency_b1_ms"] / df["latency_b1_ms"]
     df["speedup_b64"] = base["latency_b64_ms"] / df["latency_b64_ms"]

@@ -22,3 +22,14 @@ def test_bench_quick_reports_every_figure(tmp_path):
     assert speed[0]["network"] == "unpruned" and all(r["latency_b64_ms"] > 0 for r in speed)
     assert all(r["params"] <= speed[0]["params"] for r in speed)  # pruning never adds weights
     assert (tmp_path / "RESULTS.md").read_text().startswith("# Benchmark results")
+
+
+def test_gpu_script_dry_run_on_cpu(tmp_path):
+    out = tmp_path / "gpu.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu.py"), "--device", "cpu", "--steps", "1",
+                           "--batch-scale", "0.05", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["what"], r["mode"]) for r in rows] == [(w, m) for w in ("search step", "evaluation step")
+                                                      for m in ("fp32 NCHW", "bf16 + channels_last")]
+    assert all(r["images_per_s"] > 0 and r["paper_protocol_hours"] > 0 for r in rows)

@@ -12,7 +12,7 @@ import torch.nn as nn
 
 from . import fused
 from .ops import FactorizedReduce, ReLUConvBN, is_identity, make_op
-from .spaces import EDGES, STEPS
+from .spaces import EDGES, STEPS, edge_key
 
 
 def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
@@ -20,10 +20,6 @@ def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
     keep = 1.0 - drop_prob
     mask = torch.empty(x.size(0), 1, 1, 1, device=x.device, dtype=x.dtype).bernoulli_(keep)
     return x / keep * mask
-
-
-def edge_key(k: int) -> str:
-    return f"edge{k:02d}"
 
 
 class Edge(nn.Module):

@@ -23,7 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .ops import Gate, Noise, Zero
-from .spaces import EDGES
+from .spaces import EDGES, edge_key
 
 
 def _split_gate(op: nn.Module):
@@ -42,10 +42,9 @@ def _kind(body: nn.Module) -> str:
     """'zero' (contributes nothing), 'free' (no parameters: once per state), 'chain' (batched) or 'each'."""
     if isinstance(body, Zero):
         return "zero"
-    if isinstance(body, Noise):
+    if any(isinstance(m, Noise) for m in body.modules()):  # fresh noise per edge
         return "each"
-    has_state = any(True for _ in body.parameters()) or any(True for _ in body.buffers())
-    if not has_state and not any(isinstance(m, Noise) for m in body.modules()):
+    if not any(True for _ in body.parameters()) and not any(True for _ in body.buffers()):
         return "free"
     if isinstance(body, nn.Sequential) and isinstance(body[0], nn.ReLU) and all(_separable(m) for m in body):
         return "chain"
@@ -58,10 +57,10 @@ def build_plan(cell) -> list[dict]:
     stages = []
     for states in ((0, 1), (2,), (3,), (4,)):
         edges = [(k, node, state) for k, (node, state) in enumerate(EDGES)
-                 if state in states and f"edge{k:02d}" in cell.edges]
+                 if state in states and edge_key(k) in cell.edges]
         ops: dict[str, dict] = {}
         for j, (k, _, state) in enumerate(edges):
-            for i, (name, op) in enumerate(cell.edges[f"edge{k:02d}"].ops.items()):
+            for i, (name, op) in enumerate(cell.edges[edge_key(k)].ops.items()):
                 body, gate = _split_gate(op)
                 entry = ops.setdefault(name, {"kind": _kind(body), "members": []})
                 entry["members"].append((j, k, i, state, body, gate))
@@ -177,7 +176,9 @@ def _node(parts, states, reduction):
 
 def set_fused(net: nn.Module, on: bool = True) -> nn.Module:
     """Switch the batched training path of every cell in ``net`` on or off (off: ``Edge.forward``)."""
+    from .cell import Cell  # cell imports this module
+
     for m in net.modules():
-        if hasattr(m, "fused") and hasattr(m, "_plan"):
+        if isinstance(m, Cell):
             m.fused = on
     return net

@@ -189,7 +189,7 @@ def draw_cell(genotype: Genotype | dict | str, cell_type: str = "normal", fmt: s
 
     ``group_labels`` adds each op's sparsity group name to its edge.
     """
-    from .spaces import edge_index
+    from .spaces import edge_index, edge_key
 
     import graphviz
 
@@ -209,7 +209,7 @@ def draw_cell(genotype: Genotype | dict | str, cell_type: str = "normal", fmt: s
         if node or (i + 2) in concat:
             g.node(str(i), fillcolor="lightblue")
         for op, state in node:
-            group = f"\n{cell_type}/edge{edge_index(i + 2, state):02d}/{op}" if group_labels else ""
+            group = f"\n{cell_type}/{edge_key(edge_index(i + 2, state))}/{op}" if group_labels else ""
             g.edge(names[state], str(i), label=op + group, fillcolor="gray")
     g.node("c_{k}", fillcolor="palegoldenrod")
     for i in concat:

@@ -112,3 +112,8 @@ def get_space(space: str | Space) -> Space:
     if space not in SPACES:
         raise ValueError(f"unknown search space {space!r}; valid spaces: {', '.join(SPACES)}")
     return SPACES[space]
+
+
+def edge_key(k: int) -> str:
+    """The module name of edge k in a cell."""
+    return f"edge{k:02d}"

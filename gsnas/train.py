@@ -30,7 +30,7 @@ from .groups import check_mu, check_threshold, count_params
 from .network import EvalNetwork
 from .proxsgd import TAU_MODES, ProxSGD
 from .results import atomic_write_text
-from .spaces import get_space
+from .spaces import edge_key, get_space
 from .supernet import Supernet
 
 
@@ -535,7 +535,7 @@ def darts_search(cfg: DartsConfig) -> dict:
 
 def alphas_frame(arch: Architecture) -> pd.DataFrame:
     """Softmax weights in the long format of ``group_norms.csv`` (the 'norm' column holds the weight)."""
-    rows = [{"name": f"{kind}/edge{k:02d}/{op}", "cell": kind, "edge": k, "op": op, "size": 1, "norm": w}
+    rows = [{"name": f"{kind}/{edge_key(k)}/{op}", "cell": kind, "edge": k, "op": op, "size": 1, "norm": w}
             for (kind, k, op), w in arch.strengths().items()]
     return pd.DataFrame(rows)
 

@@ -189,12 +189,13 @@ def peak_rss(train_size):
 
 
 # 6 --------------------------------------------------------------------------------------------
-def pruning_speed(results: Path, reps):
-    """Parameters, MFLOPs and CPU latency of the unpruned DARTS_V2 network and each physically pruned one.
+def pruning_speed(results: Path, reps, device="cpu"):
+    """Parameters, MFLOPs and latency of the unpruned DARTS_V2 network and each physically pruned one.
 
     The unpruned network is the one operation pruning trained (gated, as the pruned ones are).
-    All networks are timed side by side, batch size by batch size.
+    All networks are timed side by side, batch size by batch size (on a GPU, to the end of its work).
     """
+    device = torch.device(device)
     torch.manual_seed(0)
     runs = (results / "runs" / "operation_pruning").glob("*/pruned_*.json")
     key = lambda p: (float(p.parent.name.split("-")[0].removeprefix("mu")), float(p.stem.removeprefix("pruned_")))
@@ -210,11 +211,12 @@ def pruning_speed(results: Path, reps):
     rows = {name: {"network": name, "params": count_params(net), "mflops": mflops(net, size)}
             for name, net in nets.items()}
     for net in nets.values():
-        net.eval().channels_last()
+        net.to(device).eval().channels_last()
+    done = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for b, n in ((1, 5 * reps), (64, reps)):
-        x = torch.randn(b, cfg["in_channels"], size, size)
+        x = torch.randn(b, cfg["in_channels"], size, size, device=device)
         with torch.no_grad():
-            t = side_by_side({name: (lambda net=net: net(x)) for name, net in nets.items()}, n)
+            t = side_by_side({name: (lambda net=net: (net(x), done())) for name, net in nets.items()}, n)
         for name in nets:
             rows[name][f"latency_b{b}_ms"] = 1e3 * t[name]
     df = pd.DataFrame(rows.values())
@@ -258,7 +260,26 @@ def write_markdown(report: dict, speed: pd.DataFrame, path: Path) -> None:
         lines += [f"| {n['notebook']} | {n['status']} | {n['wall_seconds']:.0f} |" for n in nb["notebooks"]]
     lines += ["", "## Real speed of pruning (CPU, eval mode, channels_last, 28x28)", "",
               speed.to_markdown(index=False, floatfmt=".3g"), ""]
+    lines += gpu_markdown(HERE / "gpu.json")
     path.write_text("\n".join(lines))
+
+
+def gpu_markdown(path: Path) -> list[str]:
+    """The last run of gpu.py on a lent GPU (benchmarks/gpu.json), if there is one."""
+    if not path.exists():
+        return ["## GPU", "", "No GPU run recorded: `benchmarks/gpu_check.sh` on a GPU machine writes gpu.json.", ""]
+    gpu = json.loads(path.read_text())
+    rows = pd.DataFrame(gpu["rows"])
+    lines = [f"## GPU: {gpu['device']}, torch {gpu['torch']}, {gpu.get('date', '')}", "",
+             "Paper-scale steps with the data on the device; hours extrapolate SPEC §5 "
+             "(search 100 epochs, evaluation 600 epochs, of 50k images).", "",
+             rows.to_markdown(index=False, floatfmt=".4g"), "",
+             "ProxSGD.step against foreach SGD on the paper's supernet (ms): "
+             + ", ".join(f"{k} {v:.3g}" for k, v in gpu["optimizer_step_ms"].items()) + ".", ""]
+    if gpu.get("pruning_speed"):
+        lines += ["Real speed of pruning on this GPU (eval mode, channels_last, 28x28):", "",
+                  pd.DataFrame(gpu["pruning_speed"]).to_markdown(index=False, floatfmt=".3g"), ""]
+    return lines
 
 
 def main(argv=None) -> int:

@@ -10,10 +10,19 @@ Each param group is one sparsity group w_k with penalty mu_k * ||w_k||_2. A step
 ``tau="constant"`` uses tau = 1; ``tau="adaptive"`` uses Adam's bias-corrected
 sqrt(r) + delta, averaged over a regularised group so that the closed form holds.
 Because w_hat_k can be exactly 0, whole groups become (and stay) exactly zero.
+
+The fast path (``flat=True``, the default) keeps each bucket of groups that share their
+hyperparameters in one contiguous buffer: its params are rebound to views of it (as
+apex's and DeepSpeed's flat parameters are), so a step is a few whole-buffer operations
+and per-group sums by segment instead of five passes over ~1,700 small tensors. Where
+that cannot hold (mixed devices or dtypes, groups out of phase, non-dense params) the
+per-tensor path computes the same step.
 """
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 
 import torch
 from torch.optim import Optimizer
@@ -32,14 +41,20 @@ class ProxSGD(Optimizer):
     """Group options: ``tau``, ``mu`` (0 = plain step), ``normalize`` ("div": mu/sqrt(group size), "none"),
     ``clip`` (None, (lo, hi) for all its params, or one entry per param, e.g. for gates),
     plus ``lr``, ``rho`` and the decay exponents of lr/(t+4)^lr_decay, rho/(t+4)^rho_decay.
+    ``flat``: step regularised groups on contiguous buffers (rebinds their params' storage).
     """
 
     def __init__(self, params, lr: float = 1e-3, rho: float = 0.8, tau: str = "constant", beta: float = 0.999,
                  delta: float = 1e-8, mu: float = 0.0, normalize: str = "none", clip=None,
-                 lr_decay: float = 0.0, rho_decay: float = 0.0):
+                 lr_decay: float = 0.0, rho_decay: float = 0.0, flat: bool = True):
         defaults = dict(lr=lr, rho=rho, tau=tau, beta=beta, delta=delta, mu=mu, normalize=normalize, clip=clip,
-                        lr_decay=lr_decay, rho_decay=rho_decay)
+                        lr_decay=lr_decay, rho_decay=rho_decay, flat=flat)
+        self._flats, self._layouts, self._clip_plan = {}, {}, None
         super().__init__(params, defaults)
+
+    def load_state_dict(self, state_dict) -> None:
+        super().load_state_dict(state_dict)
+        self._flats, self._layouts, self._clip_plan = {}, {}, None  # state and groups are new objects
 
     def add_param_group(self, param_group: dict) -> None:
         super().add_param_group(param_group)
@@ -62,6 +77,7 @@ class ProxSGD(Optimizer):
                                                                        for c in clip):
             raise ValueError(f"clip must be None, (lo, hi) or one such entry per param, got {group['clip']!r}")
         group["clip"] = [None if c is None else (float(c[0]), float(c[1])) for c in clip]
+        self._clip_plan = None
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -87,17 +103,18 @@ class ProxSGD(Optimizer):
         """
         buckets = {}
         for g in groups:
-            key = tuple(g[k] for k in ("lr", "rho", "tau", "beta", "delta", "lr_decay", "rho_decay"))
+            key = tuple(g.get(k) for k in ("lr", "rho", "tau", "beta", "delta", "lr_decay", "rho_decay", "flat"))
             buckets.setdefault(key, []).append(g)
         return list(buckets.values())
 
     def _clip(self):
-        by_bounds = {}
-        for group in self.param_groups:
-            for p, bounds in zip(group["params"], group["clip"]):
-                if bounds is not None:
-                    by_bounds.setdefault(bounds, []).append(p)
-        for (lo, hi), params in by_bounds.items():
+        if self._clip_plan is None:  # params by bounds; rebuilt when groups change
+            self._clip_plan = {}
+            for group in self.param_groups:
+                for p, bounds in zip(group["params"], group["clip"]):
+                    if bounds is not None:
+                        self._clip_plan.setdefault(bounds, []).append(p)
+        for (lo, hi), params in self._clip_plan.items():
             torch._foreach_clamp_min_(params, lo)
             torch._foreach_clamp_max_(params, hi)
 
@@ -144,13 +161,17 @@ class ProxSGD(Optimizer):
             else:
                 torch._foreach_addcdiv_(same, v, tau, value=-lr)
 
-    def _prox_step(self, groups):
-        """The closed-form group prox for several groups at once; norms are summed per group by index."""
+    def _prox_step(self, groups, flat: bool = True):
+        """The closed-form group prox for several groups at once; norms are summed per group."""
         params = [p for g in groups for p in g["params"]]
-        steps = {self.state[p].get("step", 0) for p in params}
+        fast = self._flat(groups, params) if flat and groups[0].get("flat", True) else None
+        steps = {s.get("step", 0) for s in fast.states} if fast else {self.state[p].get("step", 0) for p in params}
         if len(steps) > 1:  # groups that missed steps (no gradients) are out of phase: one at a time
             for g in groups:
-                self._prox_step([g])
+                self._prox_step([g], flat=False)
+            return
+        if fast:
+            fast.step(groups[0])
             return
         grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in params]
         v, lr, tau_el = self._moments(groups[0], params, grads)
@@ -168,10 +189,25 @@ class ProxSGD(Optimizer):
         torch._foreach_mul_(b, list(scale[index].unbind()))
         torch._foreach_lerp_(params, b, lr)
 
+    def _flat(self, groups, params):
+        """This bucket's contiguous buffers, (re)built when its params were moved or replaced; None if impossible."""
+        key = tuple(id(g) for g in groups)
+        flat = self._flats.get(key)
+        if flat is not None and flat.holds(params):
+            return flat
+        like = params[0]
+        if any(p.device != like.device or p.dtype != like.dtype or not _dense(p) for p in params):
+            return None
+        _, _, mu = self._layout(groups, like)
+        self._flats[key] = flat = _Flat(groups, self.state, mu, groups[0]["tau"] == "adaptive")
+        for stale in [k for k, f in self._flats.items() if not f.holds(f.params)]:  # their params moved here
+            del self._flats[stale]
+        return flat
+
     def _layout(self, groups, like):
         """Per param: its group's index; per group: its size and its effective mu (cached per set of groups)."""
         key = (like.device, like.dtype, *((id(g), len(g["params"]), g["mu"], g["normalize"]) for g in groups))
-        cache = self.__dict__.setdefault("_layouts", {})
+        cache = self._layouts
         if key not in cache:
             sizes = [sum(p.numel() for p in g["params"]) for g in groups]
             index = torch.repeat_interleave(torch.arange(len(groups)), torch.tensor([len(g["params"]) for g in groups]))
@@ -179,3 +215,104 @@ class ProxSGD(Optimizer):
             cache[key] = (index.to(like.device), torch.tensor(sizes, dtype=like.dtype, device=like.device),
                           torch.tensor(mu, dtype=like.dtype, device=like.device))
         return cache[key]
+
+
+def _dense(p) -> bool:
+    return p.is_contiguous() or (p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last))
+
+
+def _views(buffer, like, fill=None):
+    """Views of ``buffer`` shaped and strided as the tensors in ``like``, back to back (fill: copy these in)."""
+    views, offset = [], 0
+    for i, p in enumerate(like):
+        view = torch.as_strided(buffer, p.shape, p.stride(), offset)
+        if fill is not None and fill[i] is not None:
+            view.copy_(fill[i])
+        views.append(view)
+        offset += p.numel()
+    return views
+
+
+class _Flat:
+    """One bucket's params, gradients and ProxSGD state in contiguous buffers.
+
+    Groups of equal size lie side by side, so a run of k groups of size s is a (k, s) view:
+    per-group norms and scalings are one reduction and one broadcast per run (the supernet
+    has ~200 groups in 11 runs). The params become views of ``w`` and the state's buffers
+    views of ``v`` (and ``r``), so ``state_dict`` and checkpoints see the usual per-param
+    tensors. Gradients are gathered into ``g`` by one foreach copy (a missing one is zero).
+    """
+
+    def __init__(self, groups, state, mu, adaptive):
+        sizes = [sum(p.numel() for p in g["params"]) for g in groups]
+        order = sorted(range(len(groups)), key=sizes.__getitem__)
+        self.params = [p for g in groups for p in g["params"]]  # as the bucket lists them (holds)
+        laid = self.laid = [p for i in order for p in groups[i]["params"]]
+        self.mu = mu[torch.tensor(order, device=mu.device)]
+        self.runs, start = [], 0  # (first element, number of groups, group size)
+        for size, run in itertools.groupby(order, key=sizes.__getitem__):
+            k = len(list(run))
+            self.runs.append((start, k, size))
+            start += k * size
+        like, self.n = laid[0], start
+        new = lambda: torch.zeros(start, dtype=like.dtype, device=like.device)
+        self.w = new()
+        for p, view in zip(laid, _views(self.w, laid, [p.detach() for p in laid])):
+            p.data = view
+        self.ptrs = [p.data_ptr() for p in self.params]
+        self.g = new()
+        self.g_views = _views(self.g, laid)
+        self.states = [state[p] for p in laid]
+        self.v = new()
+        self._adopt("momentum_buffer", self.v)
+        self.r = None
+        if adaptive:
+            self.r = new()
+            self._adopt("exp_avg_sq", self.r)
+
+    def _adopt(self, name, buffer):
+        for s, view in zip(self.states, _views(buffer, self.laid, [s.get(name) for s in self.states])):
+            s[name] = view
+
+    def holds(self, params) -> bool:
+        """Are these still our params, on our buffer (not moved, converted or replaced since)?"""
+        return (len(params) == len(self.params) and all(map(operator.is_, params, self.params))
+                and [p.data_ptr() for p in params] == self.ptrs)
+
+    def per_run(self, x):
+        """x as one (groups, size) view per run."""
+        return [x[a:a + k * s].view(k, s) for a, k, s in self.runs]
+
+    def scale_groups(self, x, per_group, op=torch.Tensor.mul_):
+        for run, values in zip(self.per_run(x), per_group.split([k for _, k, _ in self.runs])):
+            op(run, values.unsqueeze(1))
+
+    @torch.no_grad()
+    def step(self, group):
+        t = self.states[0].get("step", 0) + 1
+        for s in self.states:
+            s["step"] = t
+        grads = [p.grad for p in self.laid]
+        if all(g is not None for g in grads):
+            torch._foreach_copy_(self.g_views, grads)
+        else:
+            for view, grad in zip(self.g_views, grads):
+                view.zero_() if grad is None else view.copy_(grad)
+        rho = group["rho"] / (t + 4) ** group["rho_decay"]
+        lr = group["lr"] / (t + 4) ** group["lr_decay"]
+        self.v.lerp_(self.g, rho)
+        if self.r is None:
+            tau = None
+            b = torch.sub(self.w, self.v)
+        else:  # tau per group: the mean of the elementwise sqrt(r_hat) + delta
+            beta = group["beta"]
+            self.r.mul_(beta).addcmul_(self.g, self.g, value=1 - beta)
+            tau_el = torch.div(self.r, 1 - beta ** t).sqrt_().add_(group["delta"])
+            tau = torch.cat([run.mean(1) for run in self.per_run(tau_el)])
+            b = self.v.clone()
+            self.scale_groups(b, tau, torch.Tensor.div_)
+            b.neg_().add_(self.w)
+        norm = torch.cat([torch.linalg.vector_norm(run, dim=1) for run in self.per_run(b)])
+        scale = (1 - self.mu / (norm if tau is None else tau * norm)).clamp_(min=0)  # ||b|| = 0: -inf, clamped
+        self.scale_groups(b, scale)
+        self.w.lerp_(b, lr)

@@ -6,6 +6,12 @@ from gsnas import data
 from gsnas import train as T
 
 SIZE = 16
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])  # CI has no GPU; a lent one runs both
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    return request.param
 
 
 @pytest.fixture(scope="module")
@@ -15,23 +21,23 @@ def plain():
 
 
 def _all(loader):
-    xs, ys = zip(*loader)
+    xs, ys = zip(*((x.cpu(), y.cpu()) for x, y in loader))
     return torch.cat(xs), torch.cat(ys)
 
 
-def test_same_batches_as_dataloader_without_augmentation(plain):
+def test_same_batches_as_dataloader_without_augmentation(plain, device):
     for shuffle in (True, False):
-        dev = data.DeviceLoader(plain, 32, shuffle, 3, "cpu", "fashion-mnist")
+        dev = data.DeviceLoader(plain, 32, shuffle, 3, device, "fashion-mnist")
         ref = data.loader(plain, 32, shuffle, 3)
         assert len(dev) == len(ref)
         for (a, ya), (b, yb) in zip(dev, ref):
-            assert torch.equal(a, b) and torch.equal(ya, yb)
+            assert a.device.type == device and torch.equal(a.cpu(), b) and torch.equal(ya.cpu(), yb)
 
 
-def test_each_image_is_a_padded_crop_maybe_flipped(plain):
-    dev = data.DeviceLoader(plain, 32, True, 0, "cpu", "fashion-mnist", augment=True)
-    x, _ = next(iter(dev))
-    originals = _all(data.DeviceLoader(plain, 32, True, 0, "cpu", "fashion-mnist"))[0][:32]
+def test_each_image_is_a_padded_crop_maybe_flipped(plain, device):
+    dev = data.DeviceLoader(plain, 32, True, 0, device, "fashion-mnist", augment=True)
+    x = next(iter(dev))[0].cpu()
+    originals = _all(data.DeviceLoader(plain, 32, True, 0, device, "fashion-mnist"))[0][:32]
     p = max(1, SIZE // 8)
     fill = -0.2860 / 0.3530  # a black pixel, normalised: what RandomCrop pads with
     for img, orig in zip(x, originals):
@@ -42,10 +48,10 @@ def test_each_image_is_a_padded_crop_maybe_flipped(plain):
     assert not torch.equal(x, originals)  # something moved
 
 
-def test_cutout_zeroes_one_square_at_most(plain):
-    dev = data.DeviceLoader(plain, 128, True, 0, "cpu", "fashion-mnist", cutout=6)
-    x, _ = next(iter(dev))
-    ref = _all(data.DeviceLoader(plain, 128, True, 0, "cpu", "fashion-mnist"))[0]
+def test_cutout_zeroes_one_square_at_most(plain, device):
+    dev = data.DeviceLoader(plain, 128, True, 0, device, "fashion-mnist", cutout=6)
+    x = next(iter(dev))[0].cpu()
+    ref = _all(data.DeviceLoader(plain, 128, True, 0, device, "fashion-mnist"))[0]
     changed = (x != ref).any(1)  # per pixel
     assert changed.any()
     for mask in changed:
@@ -55,9 +61,9 @@ def test_cutout_zeroes_one_square_at_most(plain):
     assert torch.equal(x[changed.unsqueeze(1)], torch.zeros_like(x[changed.unsqueeze(1)]))
 
 
-def test_augmentation_depends_only_on_seed_epoch_and_batch(plain):
+def test_augmentation_depends_only_on_seed_epoch_and_batch(plain, device):
     def batches(epoch, start=0, seed=0):
-        dev = data.DeviceLoader(plain, 32, True, seed, "cpu", "fashion-mnist", augment=True, cutout=4)
+        dev = data.DeviceLoader(plain, 32, True, seed, device, "fashion-mnist", augment=True, cutout=4)
         dev.sampler.epoch, dev.sampler.start = epoch, start
         return [b for b, _ in dev]
 

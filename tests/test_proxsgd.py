@@ -480,3 +480,55 @@ def test_supernet_param_groups_step_and_gates_stay_in_bounds():
     assert ((vals >= 0) & (vals <= 1)).all(), vals
     assert (vals == 0).any() and (vals == 1).any()
     assert any(not torch.equal(p.detach(), b) for p, b in zip(others, before))
+
+
+# --------------------------------------------------------------------------------------
+# the flat fast path against the per-tensor one
+# --------------------------------------------------------------------------------------
+def _supernet_pair(tau_mode):
+    """Two identical float64 supernets, one stepped on flat buffers, one tensor by tensor."""
+    out = []
+    for flat in (True, False):
+        torch.manual_seed(0)
+        net = gsnas.Supernet("darts", channels=4, layers=3, num_classes=10, in_channels=1).double()
+        out.append((net, ProxSGD(net.param_groups(5.0, "div"), lr=0.1, rho=0.8, tau=tau_mode, flat=flat)))
+    return out
+
+
+def _train(net, opt, x, y, steps):
+    for _ in range(steps):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+
+
+@pytest.mark.parametrize("tau_mode", ["constant", "adaptive"])
+def test_flat_path_matches_per_tensor_path(tau_mode):
+    (a, opt_a), (b, opt_b) = _supernet_pair(tau_mode)
+    x, y = torch.randn(4, 1, 16, 16, dtype=DT), torch.tensor([1, 2, 3, 4])
+    for net, opt in ((a, opt_a), (b, opt_b)):
+        _train(net, opt, x, y, 6)
+    assert opt_a._flats and not opt_b._flats  # each really took its own path
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-10, atol=1e-12)
+        assert torch.equal(p == 0, q == 0)  # the same exact zeros
+    assert sum(int((p == 0).all()) for p in a.parameters()) > 0
+    # the regularised params now share one buffer; the state's buffers are views of another
+    regularised = [p for g in opt_a.param_groups if g["mu"] > 0 for p in g["params"]]
+    assert len({p.untyped_storage().data_ptr() for p in regularised}) == 1
+    assert len({opt_a.state[p]["momentum_buffer"].untyped_storage().data_ptr() for p in regularised}) == 1
+
+
+def test_flat_path_follows_params_that_were_moved():
+    """Replacing a param's storage (here: channels_last) after a step rebuilds the buffers from it."""
+    (a, opt_a), (b, opt_b) = _supernet_pair("constant")
+    x, y = torch.randn(4, 1, 16, 16, dtype=DT), torch.tensor([1, 2, 3, 4])
+    for net, opt in ((a, opt_a), (b, opt_b)):
+        _train(net, opt, x, y, 2)
+        net.channels_last()
+        _train(net, opt, x, y, 2)
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-10, atol=1e-12)
+    assert len(opt_a._flats) == 1
+    convs = [p for p in a.parameters() if p.dim() == 4]
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)

@@ -39,6 +39,7 @@ MODES = (("fp32 NCHW", dict(amp=False, channels_last=False)),
          ("bf16 + channels_last", dict(amp=True, channels_last=True)),
          ("bf16 + channels_last, loss.item() per step", dict(amp=True, channels_last=True, read_loss=True)),
          ("bf16 + channels_last, CUDA graph", dict(amp=True, channels_last=True, graph=True)))
+COMPILED = ("bf16 + channels_last, torch.compile", dict(amp=True, channels_last=True, compile=True))
 
 
 def _sync(device):
@@ -46,19 +47,20 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def throughput(make, batch, steps, device, amp, channels_last, read_loss=False, graph=False):
+def throughput(make, batch, steps, device, amp, channels_last, read_loss=False, graph=False, compile=False):
     torch.manual_seed(0)
     net, opt, loss_fn = make()
     net = net.to(device)
     if channels_last:
         net.channels_last()
+    forward = torch.compile(net) if compile else net
     x = torch.randn(batch, 3, 32, 32, device=device)
     y = torch.randint(0, 10, (batch,), device=device)
 
     def forward_backward_step():
         # autocast's weight cache must be off while a graph is captured
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp, cache_enabled=not graph):
-            loss = loss_fn(net(x), y)
+            loss = loss_fn(forward(x), y)
         loss.backward()
         opt.step()
         return loss
@@ -134,6 +136,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch-scale", type=float, default=1.0, help="e.g. 0.05 for a dry run on a CPU")
     parser.add_argument("--out", default=None, help="write the report as JSON here")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile (compiling takes minutes)")
     parser.add_argument("--pruning", default=None, help="a reproduction's results: time its pruned networks too")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
@@ -142,7 +145,7 @@ def main(argv=None) -> int:
               "steps": args.steps, "batch_scale": args.batch_scale, "rows": []}
     for what, make, batch, images in (("search step", search_model, 64, SEARCH_IMAGES),
                                       ("evaluation step", eval_model, 96, EVAL_IMAGES)):
-        for label, mode in MODES:
+        for label, mode in MODES + ((COMPILED,) if args.compile else ()):
             if mode.get("graph") and device.type != "cuda":
                 continue
             row = {"what": what, "mode": label}

@@ -18,3 +18,5 @@ $PY -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_na
 $PY -m pytest -q -o addopts="-ra" -p no:cacheprovider tests/test_cuda.py tests/test_device_data.py 2>&1 \
   | tee "$OUT/tests.log"
 $PY benchmarks/gpu.py --steps 30 --out "$OUT/gpu.json" --pruning results/cpu 2>&1 | tee "$OUT/gpu.log"
+# last, as it may take minutes: the same with torch.compile, cut off after 4
+timeout 240 $PY benchmarks/gpu.py --steps 30 --compile --out "$OUT/gpu_compile.json" 2>&1 | tee "$OUT/gpu_compile.log"

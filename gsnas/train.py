@@ -56,6 +56,7 @@ class RunConfig:
     channels_last: bool = True        # NHWC layout: faster depthwise convolutions on CPU (mkldnn) and GPU
     amp: bool = False                 # bfloat16 autocast in training steps (for GPUs; evaluation stays float32)
     data_on_device: bool | None = None  # data resident and augmented on the device; None: on CUDA only
+    compile: bool = False             # torch.compile the training forward (for GPUs: the first steps compile)
 
     def __post_init__(self):
         data.check_dataset(self.dataset)
@@ -71,7 +72,7 @@ class RunConfig:
         if isinstance(self.checkpoint_every, bool) or not isinstance(self.checkpoint_every, int) \
                 or self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be an integer >= 0, got {self.checkpoint_every!r}")
-        for name in ("channels_last", "amp"):
+        for name in ("channels_last", "amp", "compile"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.data_on_device is not None and not isinstance(self.data_on_device, bool):
@@ -288,6 +289,14 @@ class Run:
                                      augment=train, cutout=self.cutout if train else 0)
         return data.loader(ds, batch, train, self.cfg.seed)
 
+    def wrap(self, net):
+        """What training steps call: DDP around ``net`` when distributed, compiled when ``compile`` is on.
+
+        Evaluation and checkpoints use ``net`` itself, so they never wait for a compilation.
+        """
+        model = distributed.wrap(net)
+        return torch.compile(model) if self.cfg.compile else model
+
     def autocast(self):
         """bfloat16 autocast around a training forward pass when ``amp`` is on."""
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.amp)
@@ -420,7 +429,7 @@ def search(cfg: SearchConfig) -> dict:
     opt = ProxSGD(net.param_groups(cfg.mu, cfg.normalize), lr=cfg.lr, rho=cfg.rho, tau=cfg.tau)
     train_loader, test_loader = run.loader(run.train_set, True), run.loader(run.test_set, False)
     start = run.resume({"model": net, "optimizer": opt})
-    model = distributed.wrap(net)
+    model = run.wrap(net)
 
     def step(x, y, _):
         with run.autocast():
@@ -498,7 +507,7 @@ def darts_search(cfg: DartsConfig) -> dict:
     test_loader = run.loader(run.test_set, False)
     objects = {"model": net, "arch": arch, "w_opt": w_opt, "a_opt": a_opt, "sched": sched}
     start = run.resume(objects)
-    model = distributed.wrap(net)
+    model = run.wrap(net)
 
     for epoch in range(start, cfg.epochs):
         arch_batches = None
@@ -557,7 +566,7 @@ def build_eval_network(cfg: TrainConfig, info: dict, gates: bool = False) -> Eva
 def _fit(run, cfg, net, opt, sched, objects, norms_fn=None):
     train_loader, test_loader = run.loader(run.train_set, True), run.loader(run.test_set, False)
     start = run.resume(objects)
-    model = distributed.wrap(net)
+    model = run.wrap(net)
 
     def step(x, y, _):
         with run.autocast():

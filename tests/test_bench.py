@@ -27,9 +27,13 @@ def test_bench_quick_reports_every_figure(tmp_path):
 def test_gpu_script_dry_run_on_cpu(tmp_path):
     out = tmp_path / "gpu.json"
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu.py"), "--device", "cpu", "--steps", "1",
-                           "--batch-scale", "0.05", "--out", str(out)], capture_output=True, text=True, timeout=600)
+                           "--batch-scale", "0.05", "--out", str(out), "--pruning", str(REPO / "results" / "cpu")],
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = json.loads(out.read_text())["rows"]
-    assert [(r["what"], r["mode"]) for r in rows] == [(w, m) for w in ("search step", "evaluation step")
-                                                      for m in ("fp32 NCHW", "bf16 + channels_last")]
+    report = json.loads(out.read_text())
+    rows = report["rows"]
+    modes = ("fp32 NCHW", "bf16 + channels_last", "bf16 + channels_last, loss.item() per step")  # graphs: CUDA only
+    assert [(r["what"], r["mode"]) for r in rows] == [(w, m) for w in ("search step", "evaluation step") for m in modes]
     assert all(r["images_per_s"] > 0 and r["paper_protocol_hours"] > 0 for r in rows)
+    assert set(report["optimizer_step_ms"]) == {"ProxSGD (flat)", "ProxSGD (per tensor)", "SGD (foreach)"}
+    assert report["pruning_speed"][0]["network"] == "unpruned" and len(report["pruning_speed"]) > 1

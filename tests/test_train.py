@@ -168,3 +168,17 @@ def test_epoch_sampler_is_deterministic_per_epoch():
     second = list(s)
     s.epoch = 0
     assert list(s) == first and second != first and sorted(first) == list(range(50))
+
+
+def test_compiled_training_matches_eager(tmp_path):
+    """``compile`` changes how the forward runs, not what it computes (to float32 rounding)."""
+    cfg = dict(image_size=16, train_size=64, test_size=64, batch_size=32, channels=4, layers=3, lr=0.05, cutout=0,
+               drop_path_prob=0.0, auxiliary_weight=0.0, epochs=1, progress=False)
+    from torch._dynamo.utils import counters
+    eager = T.train(T.TrainConfig(**cfg, out=str(tmp_path / "eager")))
+    counters.clear()
+    compiled = T.train(T.TrainConfig(**cfg, compile=True, out=str(tmp_path / "compiled")))
+    assert compiled["config"]["compile"] is True and counters["stats"]["unique_graphs"] >= 1  # really compiled
+    a, b = (pd.read_csv(tmp_path / d / "metrics.csv") for d in ("eager", "compiled"))
+    assert a["train_loss"].iloc[0] == pytest.approx(b["train_loss"].iloc[0], rel=1e-4)
+    assert eager["test_acc"] == pytest.approx(compiled["test_acc"], abs=1.6)  # one of 64 images may flip

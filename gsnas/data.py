@@ -181,9 +181,10 @@ class DeviceLoader:
 
     def __iter__(self):
         order = torch.tensor(list(iter(self.sampler))) if self.sampler else torch.arange(len(self.y))
+        order = order.to(self.device)  # once an epoch: a copy per batch would make every step wait for the GPU
         first = self.sampler.start // self.batch_size if self.sampler else 0
         for i in range(len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size].to(self.device)
+            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
             x, y = self.x[idx], self.y[idx]
             if self.shuffle and (self.augment or self.cutout):
                 epoch = self.sampler.epoch if self.sampler else 0

@@ -237,13 +237,13 @@ def accuracy(model, loader, device, **kwargs) -> float:
     """Top-1 accuracy (%) in eval mode; ``kwargs`` go to the model (e.g. DARTS alphas)."""
     was_training = model.training
     model.eval()
-    correct = total = 0
+    correct, total = torch.zeros((), dtype=torch.long, device=device), 0
     for x, y in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        correct += (logits_of(model(x, **kwargs)).argmax(1) == y).sum().item()
+        correct += (logits_of(model(x, **kwargs)).argmax(1) == y).sum()  # read back once, at the end
         total += y.numel()
     model.train(was_training)
-    return 100.0 * correct / max(total, 1)
+    return 100.0 * correct.item() / max(total, 1)
 
 
 def _epoch_accuracy(run, epoch, model, loader, **kwargs):
@@ -385,10 +385,33 @@ def _update(opt, loss, params=(), max_norm=0.0, average=()):
     opt.step()
 
 
-def _check_finite(loss, epoch, step):
-    if not torch.isfinite(loss):
-        raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
-                                 "the last good checkpoint is kept")
+class _Tally:
+    """An epoch's loss sum and correct count, kept on the device so that no step waits for a GPU.
+
+    The first non-finite loss is remembered there too; ``read`` (at a checkpoint and at the
+    epoch's end, before anything is saved) raises naming its epoch and step.
+    """
+
+    def __init__(self, device, epoch, loss_sum=0.0, correct=0, total=0):
+        self.sums = torch.tensor([loss_sum, correct], dtype=torch.float64, device=device)
+        self.bad = torch.tensor([-1.0, 0.0], dtype=torch.float64, device=device)  # first bad step, its loss
+        self.epoch, self.total = epoch, total
+
+    def add(self, loss, logits, y, step):
+        loss = loss.detach().double()
+        self.sums += torch.stack((loss * y.numel(), (logits.argmax(1) == y).sum().double()))
+        first = ~torch.isfinite(loss) & (self.bad[0] < 0)
+        self.bad = torch.where(first, torch.stack((torch.full_like(loss, step), loss)), self.bad)
+        self.total += y.numel()
+
+    def read(self) -> list:
+        """[loss sum, correct, seen]; raises FloatingPointError if a loss was not finite."""
+        step, loss = self.bad.tolist()
+        if step >= 0:
+            raise FloatingPointError(f"loss is {loss} at epoch {self.epoch + 1}, step {int(step) + 1}; "
+                                     "the last good checkpoint is kept")
+        loss_sum, correct = self.sums.tolist()
+        return [loss_sum, round(correct), self.total]
 
 
 def _train_epoch(run, model, loader, epoch, step_fn, extra_loaders=()) -> tuple[float, float]:
@@ -398,7 +421,8 @@ def _train_epoch(run, model, loader, epoch, step_fn, extra_loaders=()) -> tuple[
     resumed run skips the batches already done and continues bitwise identically.
     """
     model.train()
-    first, loss_sum, correct, total = run.take_partial()
+    first, *sums = run.take_partial()
+    tally = _Tally(run.device, epoch, *sums)
     for ld in (loader, *extra_loaders):
         _set_epoch(ld, epoch, start=first * ld.batch_size)
     every = run.cfg.checkpoint_every
@@ -407,14 +431,12 @@ def _train_epoch(run, model, loader, epoch, step_fn, extra_loaders=()) -> tuple[
         x, y = distributed.shard(x, y)
         x, y = x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True)
         loss, logits = step_fn(x, y, step)
-        _check_finite(loss, epoch, step)
-        loss_sum += loss.item() * y.numel()
-        correct += (logits.argmax(1) == y).sum().item()
-        total += y.numel()
+        tally.add(loss, logits, y, step)
         if every and (step + 1) % every == 0:
-            run.save(epoch, partial=[step + 1, *distributed.sum_over_ranks(loss_sum, correct, total)])
+            run.save(epoch, partial=[step + 1, *distributed.sum_over_ranks(*tally.read())])
     for ld in (loader, *extra_loaders):
         _set_epoch(ld, epoch)
+    loss_sum, correct, total = tally.read()
     distributed.sync_buffers(model)  # every rank then evaluates (and would checkpoint) the same network
     loss_sum, correct, total = distributed.sum_over_ranks(loss_sum, correct, total)
     return loss_sum / max(total, 1), 100.0 * correct / max(total, 1)

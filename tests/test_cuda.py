@@ -1,5 +1,6 @@
 """The CUDA path: skipped without a GPU (CI has none); run on a lent GPU by benchmarks/gpu_check.sh."""
 import json
+import warnings
 
 import pytest
 import torch
@@ -8,6 +9,7 @@ import torch.nn.functional as F
 from conftest import randomize_bn, zero_groups
 from gsnas import DARTS_V2, EvalNetwork, Supernet
 from gsnas import cli
+from gsnas import train as T
 from gsnas.proxsgd import ProxSGD
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -72,3 +74,23 @@ def test_cli_runs_on_cuda_with_the_fast_path(command, tmp_path, capsys):
     assert rc == 0
     result = json.loads((out / "result.json").read_text())
     assert result["device"].startswith("cuda") and result["config"]["amp"] is True
+
+
+def _synchronizations(train_size, tmp_path):
+    """How many times a short search makes the host wait for the GPU."""
+    cfg = T.SearchConfig(space="s2", image_size=16, train_size=train_size, test_size=32, batch_size=16, channels=4,
+                         layers=3, lr=0.1, mu=2.0, epochs=2, progress=False, device="cuda", amp=True,
+                         out=str(tmp_path / f"n{train_size}"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            T.search(cfg)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught)
+
+
+def test_training_steps_never_wait_for_the_gpu(tmp_path):
+    """Reads happen per epoch (tallies, evaluation, checkpoints): 4x the steps, the same count."""
+    assert _synchronizations(32, tmp_path) == _synchronizations(128, tmp_path)

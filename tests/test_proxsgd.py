@@ -346,6 +346,7 @@ BAD_KWARGS = [
     ("tau", "adam"), ("tau", "Constant"),
     ("mu", -1e-3), ("mu", -2), ("mu", float("nan")),
     ("normalize", "sqrt"), ("normalize", None),
+    ("flat", "yes"), ("flat", 1),
 ]
 
 

@@ -83,14 +83,17 @@ def split_by_norm(norms: pd.DataFrame, threshold: float) -> tuple[set, set]:
 
 
 def inherit_weights(new: nn.Module, old: nn.Module) -> nn.Module:
-    """Copy ``old``'s weights into the pruned ``new`` by module path; match its device, dtype and mode."""
+    """Copy ``old``'s weights into the pruned ``new`` by module path; match its device, dtype, mode and layout."""
     state = old.state_dict()
     missing = [k for k in new.state_dict() if k not in state]
     if missing:
         raise RuntimeError(f"pruned model has weights the original lacks: {missing[:3]}")
     new.load_state_dict({k: state[k] for k in new.state_dict()})
     param = next(old.parameters())
-    return new.to(device=param.device, dtype=param.dtype).train(old.training)
+    new = new.to(device=param.device, dtype=param.dtype).train(old.training)
+    if getattr(old, "memory_format", None) == torch.channels_last:  # else its tests run ~3x slower on a CPU
+        new = new.channels_last()
+    return new
 
 
 def count_params(module: nn.Module) -> int:

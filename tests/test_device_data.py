@@ -83,7 +83,7 @@ def test_search_with_resident_data_and_bf16_autocast(tmp_path):
 
 @pytest.mark.parametrize("bad,message", [({"amp": "yes"}, "amp must be true or false, got 'yes'"),
                                          ({"compile": 1}, "compile must be true or false, got 1"),
-                                         ({"data_on_device": 1}, "data_on_device must be true, false or null")])
+                                         ({"data_on_device": 1}, "data_on_device must be true or false, got 1")])
 def test_bad_fast_path_options(bad, message):
     with pytest.raises(ValueError, match=message):
         T.SearchConfig(**bad)

@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("describe", help="print params, groups, MFLOPs and genotype of a model as JSON")
     d.add_argument("--model", choices=["supernet", "eval"], default="supernet")
     d.add_argument("--space", default="darts", help=f"supernet search space: {', '.join(SPACES)}")
-    d.add_argument("--genotype", default="DARTS_V2", help="eval: DARTS_V1, DARTS_V2 or a genotype .json file")
+    d.add_argument("--genotype", default="DARTS_V2", help="eval: DARTS_V1, DARTS_V2, a genotype .json file or JSON text")
     d.add_argument("--channels", type=_positive, default=None, help="initial channels (supernet 16, eval 36)")
     d.add_argument("--layers", type=_positive, default=None, help="cells (supernet 8, eval 20)")
     d.add_argument("--classes", type=_positive, default=10)

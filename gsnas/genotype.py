@@ -192,10 +192,16 @@ DARTS_V2 = from_darts(
 GENOTYPES = {"DARTS_V1": DARTS_V1, "DARTS_V2": DARTS_V2}
 
 
-def get_genotype(spec: "str | Path | Genotype") -> Genotype:
-    """A Genotype by name (DARTS_V1, DARTS_V2), from a JSON file, or the Genotype itself."""
+def get_genotype(spec: "str | Path | dict | Genotype") -> Genotype:
+    """A Genotype by name (DARTS_V1, DARTS_V2), from a JSON file, JSON text or a dict, or itself."""
     if isinstance(spec, Genotype):
         return spec
+    if isinstance(spec, str) and spec.lstrip().startswith("{"):  # JSON text, e.g. from searches.csv
+        return Genotype.from_json(spec)
+    if isinstance(spec, dict):  # e.g. the command line's YAML-parsed ``--genotype '{"normal": ...}'``
+        return Genotype.from_json(json.dumps(spec))
+    if not isinstance(spec, (str, Path)):
+        raise ValueError(f"unknown genotype {spec!r}; valid: {', '.join(GENOTYPES)}, a .json file or JSON text")
     if str(spec) in GENOTYPES:
         return GENOTYPES[str(spec)]
     path = Path(spec)

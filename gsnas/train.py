@@ -165,7 +165,7 @@ class DartsConfig(RunConfig):
 @dataclass
 class TrainConfig(RunConfig):
     """Training an EvalNetwork from scratch (SPEC §5 evaluation)."""
-    genotype: str = "DARTS_V2"        # name, JSON file, or a Genotype
+    genotype: str = "DARTS_V2"        # name, JSON file, genotype dict, or a Genotype
     model: str | None = None          # a model JSON (EvalNetwork.config(), e.g. a pruned network): overrides genotype
     channels: int = 36
     layers: int = 20

@@ -42,6 +42,8 @@ def test_describe_genotype_file_and_gates(capsys, tmp_path):
     out = describe(capsys, "--model", "eval", "--genotype", str(tmp_path / "g.json"), "--channels", "8",
                    "--layers", "5", "--gates")
     assert out["groups"] == 5 * 8
+    pasted = describe(capsys, "--model", "eval", "--genotype", DARTS_V2.to_json(), "--channels", "8", "--layers", "5")
+    assert pasted["genotype"] == DARTS_V2.to_dict()  # JSON text, as in the genotype column of searches.csv
 
 
 @pytest.mark.parametrize("args, message", [
@@ -95,6 +97,8 @@ def test_cli_darts_and_prune(capsys, tmp_path):
     (["search", "--profile", "nope"], "unknown profile 'nope'"),
     (["search", "--profile", "smoke", "--lr", "-1"], "lr must be a number > 0, got -1"),
     (["train", "--profile", "smoke", "--genotype", "DARTS_V9"], "unknown genotype 'DARTS_V9'"),
+    (["train", "--profile", "smoke", "--genotype", '{"normal": []}'], "missing ['reduce']"),
+    (["train", "--profile", "smoke", "--genotype", "5"], "unknown genotype 5"),
 ])
 def test_cli_training_bad_input(capsys, args, message):
     assert main(args) == 2

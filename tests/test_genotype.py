@@ -55,6 +55,17 @@ def test_get_genotype_errors_name_the_value(tmp_path):
         get_genotype(tmp_path / "bad.json")
 
 
+def test_get_genotype_from_json_text_and_dict():
+    assert get_genotype(DARTS_V1.to_json()) == DARTS_V1
+    assert get_genotype(DARTS_V1.to_dict()) == DARTS_V1
+    with pytest.raises(ValueError, match="missing \\['reduce'\\]"):
+        get_genotype({"normal": []})
+    with pytest.raises(ValueError, match="malformed"):
+        get_genotype("{normal")
+    with pytest.raises(ValueError, match="unknown genotype 5; valid"):
+        get_genotype(5)
+
+
 def test_simplify_removes_dead_nodes_but_keeps_noise():
     geno = Genotype([[], [("sep_conv_3x3", 2), ("noise", 2)], [("skip_connect", 3), ("sep_conv_3x3", 0)],
                      [("sep_conv_3x3", 2)]], [2, 3, 4, 5], DARTS_V2.reduce, [2, 3, 4, 5])

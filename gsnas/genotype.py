@@ -199,7 +199,7 @@ def get_genotype(spec: "str | Path | dict | Genotype") -> Genotype:
     if isinstance(spec, str) and spec.lstrip().startswith("{"):  # JSON text, e.g. from searches.csv
         return Genotype.from_json(spec)
     if isinstance(spec, dict):  # e.g. the command line's YAML-parsed ``--genotype '{"normal": ...}'``
-        return Genotype.from_json(json.dumps(spec))
+        return Genotype.from_dict(spec)
     if not isinstance(spec, (str, Path)):
         raise ValueError(f"unknown genotype {spec!r}; valid: {', '.join(GENOTYPES)}, a .json file or JSON text")
     if str(spec) in GENOTYPES:

@@ -12,8 +12,9 @@ import torch
 import torch.nn as nn
 
 from .ops import Gate
+from .proxsgd import check_mu
 
-NORMALIZE = ("div", "none")
+GROUP_BY = ("operation", "tensor")
 
 
 @dataclass
@@ -42,16 +43,26 @@ class OpGroup:
             return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p) for p in self.params]))
 
 
-def check_mu(mu: float, normalize: str) -> None:
-    if not isinstance(mu, (int, float)) or isinstance(mu, bool) or not mu >= 0:
-        raise ValueError(f"mu must be a number >= 0, got {mu!r}")
-    if normalize not in NORMALIZE:
-        raise ValueError(f"unknown normalize {normalize!r}; valid: {', '.join(NORMALIZE)}")
+def check_group_by(by: str) -> str:
+    if by not in GROUP_BY:
+        raise ValueError(f"unknown group_by {by!r}; valid: {', '.join(GROUP_BY)}")
+    return by
 
 
-def param_groups(model: nn.Module, groups: list[OpGroup], mu: float, normalize: str) -> list[dict]:
-    """Optimizer param groups: one per op group (with ``mu``), then one ``mu=0`` group for the rest."""
+def param_groups(model: nn.Module, groups: list[OpGroup], mu: float, normalize: str,
+                 by: str = "operation") -> list[dict]:
+    """ProxSGD param groups.
+
+    ``by="operation"`` (the paper): one group per op group with ``mu``, then one plain group
+    for the rest (stem, preprocess, heads). ``by="tensor"`` (the authors' operation-pruning
+    code): every tensor of the model is its own group with ``mu``, tau averaged per tensor.
+    """
     check_mu(mu, normalize)
+    if check_group_by(by) == "tensor":
+        params = list(model.parameters())
+        gates = {id(m.weight) for m in model.modules() if isinstance(m, Gate)}
+        return [{"params": params, "mu": float(mu), "normalize": normalize, "grouping": "tensor",
+                 "clip": [Gate.bounds if id(p) in gates else None for p in params], "name": "tensors"}]
     out = [{"params": g.params, "mu": float(mu), "normalize": normalize, "clip": g.clip, "name": g.name}
            for g in groups]
     grouped = {id(p) for g in groups for p in g.params}

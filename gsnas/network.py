@@ -97,9 +97,13 @@ class EvalNetwork(CellNetwork):
                         groups.append(OpGroup(f"cell{i:02d}/{key}/{op}", i, int(key[4:]), op, [module]))
         return groups
 
-    def operation_groups(self, mu: float, normalize: str = "none") -> list[dict]:
-        """ProxSGD param groups for operation pruning; stem, preprocess, heads are unregularised."""
-        return param_groups(self, self.op_groups(), mu, normalize)
+    def operation_groups(self, mu: float, normalize: str = "none", by: str = "operation") -> list[dict]:
+        """ProxSGD param groups for operation pruning.
+
+        ``by="operation"`` (the paper): one group per op instance, stem, preprocess and heads
+        unregularised. ``by="tensor"`` (the authors' code): every tensor its own group.
+        """
+        return param_groups(self, self.op_groups(), mu, normalize, by)
 
     def group_norms(self) -> pd.DataFrame:
         return norms_frame(self.op_groups())

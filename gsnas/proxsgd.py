@@ -1,23 +1,36 @@
 """ProxSGD (Yang et al., ICLR 2020) with an L2,1 group-sparsity regulariser (SPEC §2).
 
-Each param group is one sparsity group w_k with penalty mu_k * ||w_k||_2. A step:
+A step, per sparsity group w_k with penalty mu_k ||w_k||_2 and box [lo, hi]:
 
-    v     <- (1 - rho) v + rho g                      momentum (rho weighs the *new* gradient)
+    v     <- (1 - rho) v + rho g                          momentum (rho weighs the *new* gradient)
     b_k    = w_k - v_k / tau_k
-    w_hat  = max(0, 1 - mu_k / (tau_k ||b_k||)) b_k    closed-form group prox (b_k for mu_k = 0)
+    w_hat  = clamp(max(0, 1 - mu_k / (tau_k ||b_k||)) b_k, lo, hi)   group prox, then the box
     w     <- w + lr (w_hat - w)
 
 ``tau="constant"`` uses tau = 1; ``tau="adaptive"`` uses Adam's bias-corrected
-sqrt(r) + delta, averaged over a regularised group so that the closed form holds.
-Because w_hat_k can be exactly 0, whole groups become (and stay) exactly zero.
+sqrt(r) + delta, averaged over a sparsity group so that the closed form holds, and
+elementwise outside groups. Because w_hat_k can be exactly 0, whole groups become (and
+stay) exactly zero. The box clips the prox point, not the parameter: w and w_hat both lie
+in it, so every iterate does, and a gate decays by (1 - lr) a step instead of jumping to 0.
 
-The fast path (``flat=True``, the default) keeps each bucket of groups that share their
-hyperparameters in one contiguous buffer: its params are rebound to views of it (as
-apex's and DeepSpeed's flat parameters are), so a step is a few whole-buffer operations
-and a norm per run of equal-sized groups, instead of five passes over ~1,700 small
-tensors (benchmarks: 0.6x the time of foreach SGD on the paper's supernet). Where
-that cannot hold (mixed devices or dtypes, groups out of phase, non-dense params) the
-per-tensor path computes the same step.
+What is a group is each param group's ``grouping``:
+- ``"group"`` (the default when mu > 0): all its params form one sparsity group;
+- ``"tensor"``: each param is its own group (the authors' operation-pruning optimizer,
+  which regularises every tensor of the network and averages tau per tensor, also at mu 0);
+- ``"none"`` (the default when mu = 0): no group, a plain elementwise step.
+
+The math is written once (``_update``), over one flat buffer per bucket of param groups
+that share their hyperparameters, laid out group after group so that a run of k groups of
+size s is a (k, s) view: per-group norms and scalings are one reduction and one broadcast
+per run. Two layouts feed it:
+- ``flat=True`` (default): the buffers are persistent and the params are rebound to views
+  of them (as apex's flat parameters are), so a step costs a few whole-buffer operations
+  (benchmarks: ~0.6x the time of foreach SGD on the paper's supernet);
+- the gathered layout (``flat=False``, or a step where some param of the bucket has no
+  gradient, or params out of phase, or not dense): the buffers are concatenated from the
+  params and their state for this step and written back.
+Params without a gradient are skipped, as in ``torch.optim``: no momentum update, no step,
+and no part in their group's norm for that step (their group keeps its mu_k).
 """
 from __future__ import annotations
 
@@ -28,9 +41,17 @@ import operator
 import torch
 from torch.optim import Optimizer
 
-from .groups import NORMALIZE, check_mu
-
 TAU_MODES = ("constant", "adaptive")
+NORMALIZE = ("div", "none")
+GROUPINGS = ("group", "tensor", "none")
+_HYPER = ("lr", "rho", "tau", "beta", "delta", "lr_decay", "rho_decay", "flat")  # equal within a bucket
+
+
+def check_mu(mu: float, normalize: str) -> None:
+    if not isinstance(mu, (int, float)) or isinstance(mu, bool) or not mu >= 0:
+        raise ValueError(f"mu must be a number >= 0, got {mu!r}")
+    if normalize not in NORMALIZE:
+        raise ValueError(f"unknown normalize {normalize!r}; valid: {', '.join(NORMALIZE)}")
 
 
 def _check(name, value, ok, allowed):
@@ -38,24 +59,34 @@ def _check(name, value, ok, allowed):
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
 
 
+def _is_bounds(c) -> bool:
+    return (isinstance(c, (tuple, list)) and len(c) == 2 and all(isinstance(x, (int, float)) for x in c)
+            and c[0] <= c[1])
+
+
+def _grouping(group: dict) -> str:
+    return group.get("grouping") or ("group" if group["mu"] > 0 else "none")
+
+
 class ProxSGD(Optimizer):
-    """Group options: ``tau``, ``mu`` (0 = plain step), ``normalize`` ("div": mu/sqrt(group size), "none"),
-    ``clip`` (None, (lo, hi) for all its params, or one entry per param, e.g. for gates),
-    plus ``lr``, ``rho`` and the decay exponents of lr/(t+4)^lr_decay, rho/(t+4)^rho_decay.
-    ``flat``: step regularised groups on contiguous buffers (rebinds their params' storage).
+    """Group options: ``mu`` (>= 0), ``normalize`` ("div": mu/sqrt(group size), "none"), ``grouping``
+    ("group", "tensor", "none"; default "group" if mu > 0 else "none"), ``clip`` (None, (lo, hi) for all
+    its params, or one entry per param, e.g. for gates), ``lr``, ``rho`` and the decay exponents of
+    lr/(t+4)^lr_decay, rho/(t+4)^rho_decay. ``flat``: step on persistent contiguous buffers (rebinds
+    the params' storage). ``tau``, ``beta``, ``delta``: the tau mode and Adam's constants.
     """
 
     def __init__(self, params, lr: float = 1e-3, rho: float = 0.8, tau: str = "constant", beta: float = 0.999,
-                 delta: float = 1e-8, mu: float = 0.0, normalize: str = "none", clip=None,
-                 lr_decay: float = 0.0, rho_decay: float = 0.0, flat: bool = True):
-        defaults = dict(lr=lr, rho=rho, tau=tau, beta=beta, delta=delta, mu=mu, normalize=normalize, clip=clip,
-                        lr_decay=lr_decay, rho_decay=rho_decay, flat=flat)
-        self._flats, self._layouts, self._clip_plan = {}, {}, None
+                 delta: float = 1e-8, mu: float = 0.0, normalize: str = "none", grouping: str | None = None,
+                 clip=None, lr_decay: float = 0.0, rho_decay: float = 0.0, flat: bool = True):
+        defaults = dict(lr=lr, rho=rho, tau=tau, beta=beta, delta=delta, mu=mu, normalize=normalize,
+                        grouping=grouping, clip=clip, lr_decay=lr_decay, rho_decay=rho_decay, flat=flat)
+        self._flats = {}
         super().__init__(params, defaults)
 
     def load_state_dict(self, state_dict) -> None:
         super().load_state_dict(state_dict)
-        self._flats, self._layouts, self._clip_plan = {}, {}, None  # state and groups are new objects
+        self._flats = {}  # the state and the groups are new objects
 
     def add_param_group(self, param_group: dict) -> None:
         super().add_param_group(param_group)
@@ -71,16 +102,17 @@ class ProxSGD(Optimizer):
         if group["tau"] not in TAU_MODES:
             raise ValueError(f"unknown tau {group['tau']!r}; valid: {', '.join(TAU_MODES)}")
         check_mu(group["mu"], group["normalize"])
+        if group["grouping"] is not None and group["grouping"] not in GROUPINGS:
+            raise ValueError(f"unknown grouping {group['grouping']!r}; valid: {', '.join(GROUPINGS)}")
+        if group["grouping"] == "none" and group["mu"] > 0:
+            raise ValueError(f"grouping 'none' has no groups to regularise, got mu={group['mu']!r}")
         n, clip = len(group["params"]), group["clip"]
-        is_bounds = lambda c: isinstance(c, (tuple, list)) and len(c) == 2 and all(
-            isinstance(x, (int, float)) for x in c) and c[0] <= c[1]
-        if clip is None or is_bounds(clip):
+        if clip is None or _is_bounds(clip):
             clip = [clip] * n
-        if not isinstance(clip, (list, tuple)) or len(clip) != n or any(c is not None and not is_bounds(c)
+        if not isinstance(clip, (list, tuple)) or len(clip) != n or any(c is not None and not _is_bounds(c)
                                                                        for c in clip):
             raise ValueError(f"clip must be None, (lo, hi) or one such entry per param, got {group['clip']!r}")
         group["clip"] = [None if c is None else (float(c[0]), float(c[1])) for c in clip]
-        self._clip_plan = None
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -88,136 +120,183 @@ class ProxSGD(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        prox = [g for g in self.param_groups if g["mu"] > 0 and any(p.grad is not None for p in g["params"])]
-        for bucket in self._buckets(prox):
-            self._prox_step(bucket)
-        for group in self.param_groups:
-            if group["mu"] == 0:
-                self._plain_step(group)
-        self._clip()
+        for groups in self._buckets():
+            params = [p for g in groups for p in g["params"]]
+            live = [p for p in params if p.grad is not None]
+            if not live:
+                continue
+            flat = self._flat(groups, params) if groups[0]["flat"] and len(live) == len(params) else None
+            if flat is not None:
+                flat.step(groups[0])
+            else:
+                self._flats.pop(tuple(map(id, groups)), None)  # its params may now be out of phase
+                self._gathered_step(groups)
         return loss
 
-    @staticmethod
-    def _buckets(groups):
-        """Groups that can step together: same hyperparameters (mu and normalize may differ) and step count.
+    def _buckets(self):
+        """Param groups that step together: same hyperparameters, device and dtype (mu may differ).
 
-        The supernet has ~200 sparsity groups; one batched step over all of them replaces ~200
-        rounds of small foreach calls (benchmarks: ProxSGD vs foreach SGD).
+        The supernet has ~200 sparsity groups; one step over all of them replaces ~200 rounds
+        of small foreach calls (benchmarks: ProxSGD vs foreach SGD).
         """
         buckets = {}
-        for g in groups:
-            key = tuple(g.get(k) for k in ("lr", "rho", "tau", "beta", "delta", "lr_decay", "rho_decay", "flat"))
-            buckets.setdefault(key, []).append(g)
-        return list(buckets.values())
+        for g in self.param_groups:
+            if g["params"]:
+                like = g["params"][0]
+                key = (*(g[k] for k in _HYPER), like.device, like.dtype)
+                if any(p.device != like.device or p.dtype != like.dtype for p in g["params"]):
+                    key = (*key, id(g))  # a mixed group steps alone, gathered
+                buckets.setdefault(key, []).append(g)
+        return buckets.values()
 
-    def _clip(self):
-        if self._clip_plan is None:  # params by bounds; rebuilt when groups change
-            self._clip_plan = {}
-            for group in self.param_groups:
-                for p, bounds in zip(group["params"], group["clip"]):
-                    if bounds is not None:
-                        self._clip_plan.setdefault(bounds, []).append(p)
-        for (lo, hi), params in self._clip_plan.items():
-            torch._foreach_clamp_min_(params, lo)
-            torch._foreach_clamp_max_(params, hi)
+    def _flat(self, groups, params) -> "_Flat | None":
+        """This bucket's persistent buffers, (re)built when its params were moved or replaced.
 
-    def _state(self, p, adaptive: bool):
-        state = self.state[p]
-        if not state:
-            state["step"] = 0
-            state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        if adaptive and "exp_avg_sq" not in state:
-            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        state["step"] += 1
-        return state
-
-    def _moments(self, group, params, grads):
-        """Update v (and r); return (v, lr, elementwise adaptive tau or None)."""
-        adaptive = group["tau"] == "adaptive"
-        states = [self._state(p, adaptive) for p in params]
-        t = states[0]["step"]
-        rho = group["rho"] / (t + 4) ** group["rho_decay"]
-        lr = group["lr"] / (t + 4) ** group["lr_decay"]
-        v = [s["momentum_buffer"] for s in states]
-        torch._foreach_lerp_(v, grads, rho)
-        if not adaptive:
-            return v, lr, None
-        beta = group["beta"]
-        r = [s["exp_avg_sq"] for s in states]
-        torch._foreach_mul_(r, beta)
-        torch._foreach_addcmul_(r, grads, grads, value=1 - beta)
-        tau = torch._foreach_div(r, 1 - beta ** t)
-        torch._foreach_sqrt_(tau)
-        torch._foreach_add_(tau, group["delta"])
-        return v, lr, tau
-
-    def _plain_step(self, group):
-        params = [p for p in group["params"] if p.grad is not None]
-        if not params:
-            return
-        # Params can differ in step count here (a param may miss a gradient); group them by it.
-        for t in sorted({self.state[p].get("step", 0) for p in params}):
-            same = [p for p in params if self.state[p].get("step", 0) == t]
-            v, lr, tau = self._moments(group, same, [p.grad for p in same])
-            if tau is None:
-                torch._foreach_add_(same, v, alpha=-lr)
-            else:
-                torch._foreach_addcdiv_(same, v, tau, value=-lr)
-
-    def _prox_step(self, groups, flat: bool = True):
-        """The closed-form group prox for several groups at once; norms are summed per group."""
-        params = [p for g in groups for p in g["params"]]
-        fast = self._flat(groups, params) if flat and groups[0].get("flat", True) else None
-        steps = {s.get("step", 0) for s in fast.states} if fast else {self.state[p].get("step", 0) for p in params}
-        if len(steps) > 1:  # groups that missed steps (no gradients) are out of phase: one at a time
-            for g in groups:
-                self._prox_step([g], flat=False)
-            return
-        if fast:
-            fast.step(groups[0])
-            return
-        grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in params]
-        v, lr, tau_el = self._moments(groups[0], params, grads)
-        index, numel, mu = self._layout(groups, params[0])
-        if tau_el is None:
-            tau = None
-            b = torch._foreach_sub(params, v)
-        else:  # tau > 0 elementwise, so its 1-norm is its sum
-            tau = torch.zeros_like(numel).index_add_(0, index, torch.stack(torch._foreach_norm(tau_el, 1))) / numel
-            b = torch._foreach_div(v, list(tau[index].unbind()))
-            torch._foreach_neg_(b)
-            torch._foreach_add_(b, params)
-        norm = torch.zeros_like(numel).index_add_(0, index, torch.stack(torch._foreach_norm(b)).square()).sqrt()
-        scale = (1 - mu / (norm if tau is None else tau * norm)).clamp_(min=0)  # ||b|| = 0: -inf, clamped to 0
-        torch._foreach_mul_(b, list(scale[index].unbind()))
-        torch._foreach_lerp_(params, b, lr)
-
-    def _flat(self, groups, params):
-        """This bucket's contiguous buffers, (re)built when its params were moved or replaced; None if impossible."""
-        key = tuple(id(g) for g in groups)
+        None where they cannot hold: params of several devices or dtypes, not dense, or out of
+        phase (some skipped a step for want of a gradient); those steps are gathered.
+        """
+        key = tuple(map(id, groups))
         flat = self._flats.get(key)
         if flat is not None and flat.holds(params):
             return flat
         like = params[0]
-        if any(p.device != like.device or p.dtype != like.dtype or not _dense(p) for p in params):
+        if any(p.device != like.device or p.dtype != like.dtype or not _dense(p) for p in params) or \
+                len({self.state[p].get("step", 0) for p in params}) > 1:
             return None
-        _, _, mu = self._layout(groups, like)
-        self._flats[key] = flat = _Flat(groups, self.state, mu, groups[0]["tau"] == "adaptive")
         for stale in [k for k, f in self._flats.items() if not f.holds(f.params)]:  # their params moved here
             del self._flats[stale]
+        self._flats[key] = flat = _Flat(_Layout(groups, like), params, self.state, groups[0]["tau"] == "adaptive")
         return flat
 
-    def _layout(self, groups, like):
-        """Per param: its group's index; per group: its size and its effective mu (cached per set of groups)."""
-        key = (like.device, like.dtype, *((id(g), len(g["params"]), g["mu"], g["normalize"]) for g in groups))
-        cache = self._layouts
-        if key not in cache:
-            sizes = [sum(p.numel() for p in g["params"]) for g in groups]
-            index = torch.repeat_interleave(torch.arange(len(groups)), torch.tensor([len(g["params"]) for g in groups]))
-            mu = [g["mu"] / (math.sqrt(n) if g["normalize"] == "div" else 1.0) for g, n in zip(groups, sizes)]
-            cache[key] = (index.to(like.device), torch.tensor(sizes, dtype=like.dtype, device=like.device),
-                          torch.tensor(mu, dtype=like.dtype, device=like.device))
-        return cache[key]
+    def _gathered_step(self, groups):
+        """The same step on buffers concatenated from the params that have a gradient, written back."""
+        group = groups[0]
+        adaptive = group["tau"] == "adaptive"
+        live = [[p for p in g["params"] if p.grad is not None] for g in groups]
+        lay = _Layout(groups, next(p for ps in live for p in ps), live)
+        params = lay.params
+        states = [_init_state(self.state[p], p, adaptive) for p in params]
+        for s in states:
+            s["step"] += 1
+        steps = [s["step"] for s in states]
+        like = params[0]
+        if len(set(steps)) == 1:
+            t = steps[0]
+        else:  # params out of phase: each its own step count
+            t = torch.cat([torch.full((p.numel(),), s, dtype=like.dtype, device=like.device)
+                           for p, s in zip(params, steps)])
+
+        def cat(tensors):
+            return torch.cat([x.reshape(-1) for x in tensors])
+
+        v_list = [s["momentum_buffer"] for s in states]
+        r_list = [s["exp_avg_sq"] for s in states] if adaptive else None
+        w, v = cat(params), cat(v_list)
+        r = cat(r_list) if adaptive else None
+        _update(w, cat([p.grad for p in params]), v, r, lay, group, t)
+        sizes = [p.numel() for p in params]
+        for dst, src in ((params, w), (v_list, v), (r_list, r)):
+            if dst is not None:
+                torch._foreach_copy_(dst, [x.view(p.shape) for x, p in zip(src.split(sizes), dst)])
+
+
+def _init_state(state: dict, p, adaptive: bool) -> dict:
+    if not state:
+        state["step"] = 0
+        state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+    if adaptive and "exp_avg_sq" not in state:
+        state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+    return state
+
+
+def _update(w, g, v, r, lay: "_Layout", group: dict, t) -> None:
+    """One ProxSGD step, in place, on flat buffers laid out by ``lay``; ``t`` a step count or one per element."""
+    rho = group["rho"] / (t + 4) ** group["rho_decay"]
+    lr = group["lr"] / (t + 4) ** group["lr_decay"]
+    v.lerp_(g, rho)
+    if r is None:  # tau = 1
+        tau = None
+        b = w - v
+    else:  # tau per group: the mean of the elementwise sqrt(r_hat) + delta (a group of one element: itself)
+        beta = group["beta"]
+        r.mul_(beta).addcmul_(g, g, value=1 - beta)
+        tau_el = (r / (1 - beta ** t)).sqrt_().add_(group["delta"])
+        tau = torch.cat([run.mean(1) for run in lay.per_run(tau_el)])
+        b = v.clone()
+        lay.scale(b, tau, torch.Tensor.div_)
+        b.neg_().add_(w)
+    if lay.shrink is not None:  # the group prox, on the runs of groups that carry a penalty
+        first, skip, mu = lay.shrink
+        norm = torch.cat([torch.linalg.vector_norm(run, dim=1) for run in lay.per_run(b)[first:]])
+        tau_s = 1.0 if tau is None else tau[skip:]
+        scale = (1 - mu / (tau_s * norm)).clamp_(min=0)  # ||b|| = 0: -inf (mu > 0) clamped to 0, or nan (mu 0)
+        lay.scale(b, scale.nan_to_num_(1.0), first=first)
+    if lay.box is not None:  # the box clips the prox point
+        index, lo, hi = lay.box
+        b.index_copy_(0, index, torch.clamp(b.index_select(0, index), lo, hi))
+    w.lerp_(b, lr)
+
+
+class _Layout:
+    """Where each param and each group lies in a bucket's flat buffer.
+
+    Groups are sorted by (penalised, size), so that equal-sized groups lie side by side and
+    the unpenalised ones (mu = 0, or the elements of a plain group, each a group of one)
+    come first and skip the prox. ``live``: the params to lay per group (default: all).
+    """
+
+    def __init__(self, groups, like, live=None):
+        live = live or [g["params"] for g in groups]
+        units = []  # (penalised, group size, number of groups, params, mu_k)
+        for g, ps in zip(groups, live):
+            kind, mu = _grouping(g), g["mu"]
+            if kind == "none":
+                units += [(False, 1, p.numel(), [p], 0.0) for p in ps]
+            elif kind == "tensor":
+                units += [(mu > 0, p.numel(), 1, [p], _mu_k(mu, g["normalize"], p.numel())) for p in ps]
+            elif ps:
+                full = sum(p.numel() for p in g["params"])  # mu_k follows the group, present or not
+                units.append((mu > 0, sum(p.numel() for p in ps), 1, ps, _mu_k(mu, g["normalize"], full)))
+        units.sort(key=lambda u: (u[0], u[1]))
+        self.params = [p for u in units for p in u[3]]
+        self.runs, start, first = [], 0, None  # (first element, number of groups, group size)
+        for (penalised, size), run in itertools.groupby(units, key=lambda u: (u[0], u[1])):
+            k = sum(u[2] for u in run)
+            if penalised and first is None:
+                first = len(self.runs)
+            self.runs.append((start, k, size))
+            start += k * size
+        self.numel = start
+        dev = dict(dtype=like.dtype, device=like.device)
+        mu = torch.tensor([u[4] for u in units if u[0]], **dev)
+        skip = sum(k for _, k, _ in self.runs[:first])  # groups before the penalised ones
+        self.shrink = None if first is None else (first, skip, mu)
+        clip = {id(p): c for g in groups for p, c in zip(g["params"], g["clip"]) if c is not None}
+        spans, offset = [], 0
+        for p in self.params:
+            if id(p) in clip:
+                spans.append((offset, p.numel(), *clip[id(p)]))
+            offset += p.numel()
+        self.box = None
+        if spans:
+            index = torch.cat([torch.arange(a, a + n) for a, n, _, _ in spans]).to(like.device)
+            lo = torch.cat([torch.full((n,), lo, **dev) for _, n, lo, _ in spans])
+            hi = torch.cat([torch.full((n,), hi, **dev) for _, n, _, hi in spans])
+            self.box = (index, lo, hi)
+
+    def per_run(self, x):
+        """x as one (groups, size) view per run."""
+        return [x[a:a + k * s].view(k, s) for a, k, s in self.runs]
+
+    def scale(self, x, per_group, op=torch.Tensor.mul_, first=0):
+        """Apply ``op`` to each group of runs ``first``.. of x with its value in ``per_group``."""
+        runs = self.runs[first:]
+        for view, values in zip(self.per_run(x)[first:], per_group.split([k for _, k, _ in runs])):
+            op(view, values.unsqueeze(1))
+
+
+def _mu_k(mu: float, normalize: str, size: int) -> float:
+    return mu / math.sqrt(size) if normalize == "div" else mu
 
 
 def _dense(p) -> bool:
@@ -237,35 +316,25 @@ def _views(buffer, like, fill=None):
 
 
 class _Flat:
-    """One bucket's params, gradients and ProxSGD state in contiguous buffers.
+    """One bucket's params, gradients and ProxSGD state on persistent contiguous buffers.
 
-    Groups of equal size lie side by side, so a run of k groups of size s is a (k, s) view:
-    per-group norms and scalings are one reduction and one broadcast per run (the supernet
-    has ~200 groups in 11 runs). The params become views of ``w`` and the state's buffers
-    views of ``v`` (and ``r``), so ``state_dict`` and checkpoints see the usual per-param
-    tensors. Gradients are gathered into ``g`` by one foreach copy (a missing one is zero).
+    The params become views of ``w`` and the state's buffers views of ``v`` (and ``r``), so
+    ``state_dict`` and checkpoints see the usual per-param tensors. Gradients are gathered
+    into ``g`` by one foreach copy.
     """
 
-    def __init__(self, groups, state, mu, adaptive):
-        sizes = [sum(p.numel() for p in g["params"]) for g in groups]
-        order = sorted(range(len(groups)), key=sizes.__getitem__)
-        self.params = [p for g in groups for p in g["params"]]  # as the bucket lists them (holds)
-        laid = self.laid = [p for i in order for p in groups[i]["params"]]
-        self.mu = mu[torch.tensor(order, device=mu.device)]
-        self.runs, start = [], 0  # (first element, number of groups, group size)
-        for size, run in itertools.groupby(order, key=sizes.__getitem__):
-            k = len(list(run))
-            self.runs.append((start, k, size))
-            start += k * size
-        like, self.n = laid[0], start
-        new = lambda: torch.zeros(start, dtype=like.dtype, device=like.device)
+    def __init__(self, lay: _Layout, params, state, adaptive: bool):
+        self.lay, laid = lay, lay.params
+        self.params = list(params)  # in the bucket's order, for ``holds``
+        like = laid[0]
+        new = lambda: torch.zeros(lay.numel, dtype=like.dtype, device=like.device)
         self.w = new()
         for p, view in zip(laid, _views(self.w, laid, [p.detach() for p in laid])):
             p.data = view
         self.ptrs = [p.data_ptr() for p in self.params]
         self.g = new()
         self.g_views = _views(self.g, laid)
-        self.states = [state[p] for p in laid]
+        self.states = [_init_state(state[p], p, adaptive) for p in laid]
         self.v = new()
         self._adopt("momentum_buffer", self.v)
         self.r = None
@@ -274,7 +343,7 @@ class _Flat:
             self._adopt("exp_avg_sq", self.r)
 
     def _adopt(self, name, buffer):
-        for s, view in zip(self.states, _views(buffer, self.laid, [s.get(name) for s in self.states])):
+        for s, view in zip(self.states, _views(buffer, self.lay.params, [s.get(name) for s in self.states])):
             s[name] = view
 
     def holds(self, params) -> bool:
@@ -282,40 +351,9 @@ class _Flat:
         return (len(params) == len(self.params) and all(map(operator.is_, params, self.params))
                 and [p.data_ptr() for p in params] == self.ptrs)
 
-    def per_run(self, x):
-        """x as one (groups, size) view per run."""
-        return [x[a:a + k * s].view(k, s) for a, k, s in self.runs]
-
-    def scale_groups(self, x, per_group, op=torch.Tensor.mul_):
-        for run, values in zip(self.per_run(x), per_group.split([k for _, k, _ in self.runs])):
-            op(run, values.unsqueeze(1))
-
-    @torch.no_grad()
     def step(self, group):
-        t = self.states[0].get("step", 0) + 1
+        t = self.states[0]["step"] + 1
         for s in self.states:
             s["step"] = t
-        grads = [p.grad for p in self.laid]
-        if all(g is not None for g in grads):
-            torch._foreach_copy_(self.g_views, grads)
-        else:
-            for view, grad in zip(self.g_views, grads):
-                view.zero_() if grad is None else view.copy_(grad)
-        rho = group["rho"] / (t + 4) ** group["rho_decay"]
-        lr = group["lr"] / (t + 4) ** group["lr_decay"]
-        self.v.lerp_(self.g, rho)
-        if self.r is None:
-            tau = None
-            b = torch.sub(self.w, self.v)
-        else:  # tau per group: the mean of the elementwise sqrt(r_hat) + delta
-            beta = group["beta"]
-            self.r.mul_(beta).addcmul_(self.g, self.g, value=1 - beta)
-            tau_el = torch.div(self.r, 1 - beta ** t).sqrt_().add_(group["delta"])
-            tau = torch.cat([run.mean(1) for run in self.per_run(tau_el)])
-            b = self.v.clone()
-            self.scale_groups(b, tau, torch.Tensor.div_)
-            b.neg_().add_(self.w)
-        norm = torch.cat([torch.linalg.vector_norm(run, dim=1) for run in self.per_run(b)])
-        scale = (1 - self.mu / (norm if tau is None else tau * norm)).clamp_(min=0)  # ||b|| = 0: -inf, clamped
-        self.scale_groups(b, scale)
-        self.w.lerp_(b, lr)
+        torch._foreach_copy_(self.g_views, [p.grad for p in self.lay.params])
+        _update(self.w, self.g, self.v, self.r, self.lay, group, t)

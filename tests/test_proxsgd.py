@@ -115,42 +115,49 @@ def test_group_prox_matches_brute_force(case):
 # 2. trajectory vs an independent, literal reference of SPEC §2
 # --------------------------------------------------------------------------------------
 def reference_run(specs, init, grads_seq, tau_mode):
-    """Plain-Python ProxSGD. specs: list of dicts (mu, normalize, clip list, lr, rho, lr_decay, rho_decay)."""
+    """Plain-Python ProxSGD, literally SPEC §2. specs: list of dicts (mu, normalize, clip list, lr, rho,
+    lr_decay, rho_decay, optional grouping). A gradient of None skips that param for that step.
+    Returns the params and how often the box clipped a prox point."""
     w = [[x.clone() for x in group] for group in init]
     v = [[torch.zeros_like(x) for x in group] for group in init]
     r = [[torch.zeros_like(x) for x in group] for group in init]
+    steps = [[0 for _ in group] for group in init]
     clipped = 0
-    for t, grads in enumerate(grads_seq, start=1):
+    for grads in grads_seq:
         for gi, spec in enumerate(specs):
-            lr = spec["lr"] / (t + 4) ** spec["lr_decay"]
-            rho = spec["rho"] / (t + 4) ** spec["rho_decay"]
-            n_par = len(w[gi])
-            for j in range(n_par):
-                g = grads[gi][j]
+            live = [j for j, g in enumerate(grads[gi]) if g is not None]
+            for j in live:
+                steps[gi][j] += 1
+                t, g = steps[gi][j], grads[gi][j]
+                rho = spec["rho"] / (t + 4) ** spec["rho_decay"]
                 v[gi][j] = (1 - rho) * v[gi][j] + rho * g
                 r[gi][j] = BETA * r[gi][j] + (1 - BETA) * g * g
-            if tau_mode == "adaptive":
-                tau_el = [torch.sqrt(r[gi][j] / (1 - BETA ** t)) + DELTA for j in range(n_par)]
+            tau_el = {j: torch.sqrt(r[gi][j] / (1 - BETA ** steps[gi][j])) + DELTA if tau_mode == "adaptive"
+                      else torch.ones_like(w[gi][j]) for j in live}
+            grouping = spec.get("grouping") or ("group" if spec["mu"] > 0 else "none")
+            mu_k = lambda size: spec["mu"] / math.sqrt(size) if spec["normalize"] == "div" else spec["mu"]
+
+            def prox(js, size):  # one sparsity group made of the params js
+                tau = torch.cat([tau_el[j].reshape(-1) for j in js]).mean()
+                b = {j: w[gi][j] - v[gi][j] / tau for j in js}
+                norm_b = torch.sqrt(sum((x * x).sum() for x in b.values()))
+                factor = max(0.0, 1.0 - mu_k(size) / float(tau * norm_b)) if norm_b > 0 else 0.0
+                return {j: factor * x for j, x in b.items()}
+
+            if grouping == "none":
+                w_hat = {j: w[gi][j] - v[gi][j] / tau_el[j] for j in live}
+            elif grouping == "tensor":
+                w_hat = {j: prox([j], w[gi][j].numel())[j] for j in live}
             else:
-                tau_el = [torch.ones_like(w[gi][j]) for j in range(n_par)]
-            if spec["mu"] == 0:
-                w_hat = [w[gi][j] - v[gi][j] / tau_el[j] for j in range(n_par)]
-            else:
-                tau = torch.cat([x.reshape(-1) for x in tau_el]).mean()
-                b = [w[gi][j] - v[gi][j] / tau for j in range(n_par)]
-                norm_b = torch.sqrt(sum((x * x).sum() for x in b))
-                size = sum(x.numel() for x in w[gi])
-                mu_k = spec["mu"] / math.sqrt(size) if spec["normalize"] == "div" else spec["mu"]
-                factor = max(0.0, 1.0 - mu_k / float(tau * norm_b))
-                w_hat = [factor * x for x in b]
-            for j in range(n_par):
-                new = w[gi][j] + lr * (w_hat[j] - w[gi][j])
+                w_hat = prox(live, sum(x.numel() for x in w[gi])) if live else {}
+            for j in live:
                 bounds = spec["clip"][j]
                 if bounds is not None:
-                    clamped = new.clamp(*bounds)
-                    clipped += int(not torch.equal(clamped, new))
-                    new = clamped
-                w[gi][j] = new
+                    clamped = w_hat[j].clamp(*bounds)
+                    clipped += int(not torch.equal(clamped, w_hat[j]))
+                    w_hat[j] = clamped
+                lr = spec["lr"] / (steps[gi][j] + 4) ** spec["lr_decay"]
+                w[gi][j] = w[gi][j] + lr * (w_hat[j] - w[gi][j])
     return w, clipped
 
 
@@ -164,6 +171,8 @@ def _trajectory_setup(seed=0, steps=20):
         dict(mu=0.02, normalize="div", clip=[None, (0.0, 1.0)], shapes=[(3,), ()]),
         dict(mu=0.0, normalize="div", clip=[(0.0, 1.0)], shapes=[()], lr_decay=0.5, rho_decay=0.3),
         dict(mu=1.0, normalize="none", clip=[None], shapes=[(2, 2)], lr=0.3, rho=0.5),
+        dict(mu=0.1, normalize="div", grouping="tensor", clip=[None, None, (0.0, 1.0)], shapes=[(2, 3), (4,), ()]),
+        dict(mu=0.0, normalize="none", grouping="tensor", clip=[None], shapes=[(5,)]),
     ]
     for s in specs:
         s.setdefault("lr", 0.05)
@@ -173,32 +182,40 @@ def _trajectory_setup(seed=0, steps=20):
     init = [[rnd(shape) for shape in s["shapes"]] for s in specs]
     init[3][1] = torch.tensor(0.97, dtype=DT)  # gate inside a regularised group
     init[4][0] = torch.tensor(0.96, dtype=DT)  # clipped scalar in a plain group
+    init[6][2] = torch.tensor(0.5, dtype=DT)  # a gate as its own tensor group
     grads_seq = []
     for t in range(steps):
         grads = [[rnd(shape) for shape in s["shapes"]] for s in specs]
         push = -3.0 if t < steps // 2 else 3.0  # push the bounded scalars up (past 1), then down (past 0)
         grads[3][1] = grads[3][1] + push
         grads[4][0] = grads[4][0] + push
+        grads[6][2] = grads[6][2] - push
         grads_seq.append(grads)
     return specs, init, grads_seq
 
 
-def _make_opt(specs, init, tau_mode):
+def _make_opt(specs, init, tau_mode, flat=True):
     params = [[torch.nn.Parameter(x.clone()) for x in group] for group in init]
-    groups = [{"params": ps, **{k: s[k] for k in ("mu", "normalize", "clip", "lr", "rho", "lr_decay", "rho_decay")}}
-              for ps, s in zip(params, specs)]
-    return ProxSGD(groups, tau=tau_mode, beta=BETA, delta=DELTA), params
+    keys = ("mu", "normalize", "clip", "lr", "rho", "lr_decay", "rho_decay", "grouping")
+    groups = [{"params": ps, **{k: s[k] for k in keys if k in s}} for ps, s in zip(params, specs)]
+    return ProxSGD(groups, tau=tau_mode, beta=BETA, delta=DELTA, flat=flat), params
 
 
-@pytest.mark.parametrize("tau_mode", ["constant", "adaptive"])
-def test_trajectory_matches_reference(tau_mode):
-    specs, init, grads_seq = _trajectory_setup()
-    opt, params = _make_opt(specs, init, tau_mode)
+def _run(opt, params, grads_seq):
     for grads in grads_seq:
         for ps, gs in zip(params, grads):
             for p, g in zip(ps, gs):
-                p.grad = g.clone()
+                p.grad = None if g is None else g.clone()
         opt.step()
+
+
+@pytest.mark.parametrize("flat", [True, False])
+@pytest.mark.parametrize("tau_mode", ["constant", "adaptive"])
+def test_trajectory_matches_reference(tau_mode, flat):
+    specs, init, grads_seq = _trajectory_setup()
+    opt, params = _make_opt(specs, init, tau_mode, flat)
+    _run(opt, params, grads_seq)
+    assert bool(opt._flats) == flat  # each really took its own path
     ref, clipped = reference_run(specs, init, grads_seq, tau_mode)
     assert clipped >= 2  # the clip path was really exercised
     for gi, (ps, rs) in enumerate(zip(params, ref)):
@@ -416,31 +433,73 @@ def test_plain_group_skips_params_without_grad(tau_mode):
     assert opt.state[a]["step"] == 8 and opt.state[b]["step"] == 5
 
 
+@pytest.mark.parametrize("flat", [True, False])
 @pytest.mark.parametrize("tau_mode", ["constant", "adaptive"])
-def test_regularised_group_treats_missing_grad_as_zero(tau_mode):
-    gen = torch.Generator().manual_seed(12)
-    init = [torch.randn(4, generator=gen, dtype=DT), torch.randn(2, 3, generator=gen, dtype=DT),
-            torch.tensor(0.8, dtype=DT)]
-    none_ps = [torch.nn.Parameter(x.clone()) for x in init]
-    zero_ps = [torch.nn.Parameter(x.clone()) for x in init]
-    cfg = dict(mu=0.2, normalize="div", clip=[None, None, (0, 1)])
-    opt_none = ProxSGD([{"params": none_ps, **cfg}], lr=0.1, tau=tau_mode)
-    opt_zero = ProxSGD([{"params": zero_ps, **cfg}], lr=0.1, tau=tau_mode)
-    for t in range(6):
-        g0 = torch.randn(4, generator=gen, dtype=DT)
-        g2 = torch.randn((), generator=gen, dtype=DT) if t % 2 else None
-        none_ps[0].grad, zero_ps[0].grad = g0.clone(), g0.clone()
-        none_ps[1].grad, zero_ps[1].grad = None, torch.zeros(2, 3, dtype=DT)
-        none_ps[2].grad = None if g2 is None else g2.clone()
-        zero_ps[2].grad = torch.zeros((), dtype=DT) if g2 is None else g2.clone()
-        opt_none.step()
-        opt_zero.step()
-        for pn, pz in zip(none_ps, zero_ps):
-            assert torch.equal(pn.detach(), pz.detach())
-    # the param that never had a gradient was still shrunk by the group prox (not skipped)
-    assert not torch.equal(none_ps[1].detach(), init[1])
-    assert float(torch.linalg.vector_norm(none_ps[1].detach())) < float(torch.linalg.vector_norm(init[1]))
-    assert all(opt_none.state[p]["step"] == 6 for p in none_ps)
+def test_missing_grads_are_skipped_as_the_reference_does(tau_mode, flat):
+    """A param without a gradient: no momentum update, no step, no part in its group's norm."""
+    specs, init, grads_seq = _trajectory_setup(seed=3, steps=12)
+    for t, grads in enumerate(grads_seq):
+        if t % 2:
+            grads[1][1] = None            # half of a regularised group
+        if t < 5:
+            grads[3][1] = None            # a gate in a regularised group, late to start
+        if t in (2, 3):
+            grads[6][0] = None            # one tensor of a tensor-grouped set
+    opt, params = _make_opt(specs, init, tau_mode, flat)
+    _run(opt, params, grads_seq)
+    ref, _ = reference_run(specs, init, grads_seq, tau_mode)
+    for ps, rs in zip(params, ref):
+        for p, r in zip(ps, rs):
+            torch.testing.assert_close(p.detach(), r, rtol=1e-11, atol=1e-13)
+    assert opt.state[params[1][1]]["step"] == 6 and opt.state[params[3][1]]["step"] == 7
+    assert opt.state[params[1][0]]["step"] == 12 and opt.state[params[6][0]]["step"] == 10
+
+
+def test_param_without_grad_is_not_moved():
+    a, b = torch.nn.Parameter(torch.ones(3, dtype=DT)), torch.nn.Parameter(torch.ones(2, dtype=DT))
+    opt = ProxSGD([{"params": [a, b], "mu": 0.5}], lr=0.5)
+    for _ in range(3):
+        a.grad, b.grad = torch.ones(3, dtype=DT), None
+        opt.step()
+    assert torch.equal(b.detach(), torch.ones(2, dtype=DT)) and len(opt.state[b]) == 0
+    assert not torch.equal(a.detach(), torch.ones(3, dtype=DT))
+
+
+# --------------------------------------------------------------------------------------
+# the box: the prox point is clipped, then interpolated (SPEC §2, checked against the authors' code)
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("flat", [True, False])
+@pytest.mark.parametrize("mu", [0.0, 0.5])
+@pytest.mark.parametrize("grad, expected", [(-5.0, 0.55), (50.0, 0.45)])
+def test_gate_moves_towards_the_clipped_prox_point(grad, expected, mu, flat):
+    gate = torch.nn.Parameter(torch.tensor(0.5, dtype=DT))
+    other = torch.nn.Parameter(torch.ones(3, dtype=DT))  # so that the gate is not alone in its bucket
+    opt = ProxSGD([{"params": [gate], "mu": mu, "normalize": "div", "clip": (0.0, 1.0)},
+                   {"params": [other], "mu": mu}], lr=0.1, rho=0.8, flat=flat)
+    gate.grad, other.grad = torch.tensor(grad, dtype=DT), torch.zeros(3, dtype=DT)
+    opt.step()
+    assert bool(opt._flats) == flat
+    assert float(gate.detach()) == pytest.approx(expected, abs=1e-15)
+
+
+@pytest.mark.parametrize("tau_mode", ["constant", "adaptive"])
+def test_tensor_grouping_is_one_group_per_tensor(tau_mode):
+    """``grouping="tensor"`` on one param group == one explicit group per tensor, also at mu 0."""
+    torch.manual_seed(0)
+    nets = [gsnas.EvalNetwork(gsnas.DARTS_V2, 4, 3, 10, 1, gates=True).double() for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    for mu in (0.0, 0.05):
+        (tensors,) = nets[0].operation_groups(mu, by="tensor")
+        assert tensors["grouping"] == "tensor" and len(tensors["params"]) == len(list(nets[0].parameters()))
+        literal = [{"params": [p], "mu": mu, "grouping": "group", "clip": c}
+                   for p, c in zip(nets[1].parameters(), tensors["clip"])]
+        opts = [ProxSGD([tensors], lr=0.1, rho=0.9, tau=tau_mode), ProxSGD(literal, lr=0.1, rho=0.9, tau=tau_mode)]
+        x, y = torch.randn(4, 1, 16, 16, dtype=DT), torch.tensor([1, 2, 3, 4])
+        for net, opt in zip(nets, opts):
+            _train(net, opt, x, y, 4, aux=True)
+        for p, q in zip(*(n.parameters() for n in nets)):
+            torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-11, atol=1e-13)
+    assert any(c is not None for c in tensors["clip"])  # the gates kept their box
 
 
 def test_regularised_group_with_no_grads_is_left_alone():
@@ -479,7 +538,9 @@ def test_supernet_param_groups_step_and_gates_stay_in_bounds():
         assert torch.isfinite(p).all()
     vals = torch.stack([p.detach() for p in gates])
     assert ((vals >= 0) & (vals <= 1)).all(), vals
-    assert (vals == 0).any() and (vals == 1).any()
+    # the box clips the prox point: pushed down, a gate at 1 moves to 1 - lr (not to 0); pushed up it stays at 1
+    down = torch.tensor([i % 2 == 0 for i in range(len(gates))])
+    assert torch.allclose(vals[down], torch.tensor(0.9)) and (vals[~down] == 1).all(), vals
     assert any(not torch.equal(p.detach(), b) for p, b in zip(others, before))
 
 
@@ -492,14 +553,15 @@ def _supernet_pair(tau_mode):
     for flat in (True, False):
         torch.manual_seed(0)
         net = gsnas.Supernet("darts", channels=4, layers=3, num_classes=10, in_channels=1).double()
-        out.append((net, ProxSGD(net.param_groups(5.0, "div"), lr=0.1, rho=0.8, tau=tau_mode, flat=flat)))
+        out.append((net, ProxSGD(net.param_groups(5.0, "div"), lr=1.0, rho=0.8, tau=tau_mode, flat=flat)))  # lr 1: exact zeros at once
     return out
 
 
-def _train(net, opt, x, y, steps):
+def _train(net, opt, x, y, steps, aux=False):
     for _ in range(steps):
         opt.zero_grad()
-        torch.nn.functional.cross_entropy(net(x), y).backward()
+        out = net(x)
+        torch.nn.functional.cross_entropy(out[0] if aux else out, y).backward()
         opt.step()
 
 

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from gsnas import EvalNetwork, Supernet, get_genotype
 from gsnas.darts import Architecture
 from gsnas.describe import mflops
-from gsnas.experiments import REPO
+from gsnas.config import REPO
 from gsnas.fused import set_fused
 from gsnas.groups import count_params
 from gsnas.proxsgd import ProxSGD
@@ -169,8 +169,8 @@ def notebook_times(results: Path):
 # 5 --------------------------------------------------------------------------------------------
 RSS_SCRIPT = """
 import sys
-from gsnas.experiments import config, load_profile
-from gsnas.train import search
+from gsnas.config import config, load_profile
+from gsnas.search import search
 cfg = config(load_profile("cpu"), "search", train_size=int(sys.argv[1]), out=None)
 search(cfg)
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork and exec, so it would report this benchmark's own peak

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 
-from .experiments import REPO
+from .config import REPO
 
 CHAPTERS = ("method", "operation_pruning", "nas", "robustness", "beyond", "reproduce")
 MATHJAX = REPO / "book" / "_static" / "mathjax"

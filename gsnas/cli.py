@@ -14,9 +14,9 @@ from dataclasses import fields
 import yaml
 
 from . import distributed
-from . import train as T
+from .config import SECTIONS, SearchConfig, TrainConfig, config, load_profile
 from .describe import describe
-from .experiments import SECTIONS, config, load_profile
+from .experiments import ROUTINES
 from .genotype import get_genotype
 from .network import EvalNetwork
 from .spaces import SPACES
@@ -43,26 +43,35 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--model", choices=["supernet", "eval"], default="supernet")
     d.add_argument("--space", default="darts", help=f"supernet search space: {', '.join(SPACES)}")
     d.add_argument("--genotype", default="DARTS_V2", help="eval: DARTS_V1, DARTS_V2, a genotype .json file or JSON text")
-    d.add_argument("--channels", type=_positive, default=None, help="initial channels (supernet 16, eval 36)")
-    d.add_argument("--layers", type=_positive, default=None, help="cells (supernet 8, eval 20)")
+    d.add_argument("--channels", type=_positive, default=None,
+                   help=f"initial channels (supernet {SearchConfig.channels}, eval {TrainConfig.channels})")
+    d.add_argument("--layers", type=_positive, default=None,
+                   help=f"cells (supernet {SearchConfig.layers}, eval {TrainConfig.layers})")
     d.add_argument("--classes", type=_positive, default=10)
     d.add_argument("--in-channels", type=_positive, default=3)
     d.add_argument("--image-size", type=_positive, default=32, help="input size for MFLOPs")
     d.add_argument("--auxiliary", action="store_true", help="eval: add the auxiliary head")
     d.add_argument("--gates", action="store_true", help="eval: gate parameter-free ops (operation pruning)")
-    sections = {"search": "search", "prune": "operation_pruning", "train": "evaluate"}
-    for command, section in sections.items():
-        p = sub.add_parser(command, help=f"run the {section} routine (see gsnas.train)")
+    for command, sections in _commands().items():
+        p = sub.add_parser(command, help=f"run the {' / '.join(sections)} routine (gsnas.experiments.ROUTINES)")
         p.add_argument("--profile", default="cpu", help="base settings: smoke, cpu, paper or a .yaml")
-        if command == "search":
+        if len(sections) > 1:
             p.add_argument("--method", choices=["gsnas", "darts"], default="gsnas")
-        configs = {"search": (T.SearchConfig, T.DartsConfig), "prune": (T.PruneConfig,), "train": (T.TrainConfig,)}
-        names = dict.fromkeys(f.name for cls in configs[command] for f in fields(cls))  # ordered, no repeats
+        names = dict.fromkeys(f.name for s in sections for f in fields(SECTIONS[s]))  # ordered, no repeats
         for name in names:
             flag = name in FLAGS  # `--resume` alone means true
             p.add_argument("--" + name.replace("_", "-"), dest=name, type=_value, default=None,
                            nargs="?" if flag else None, const=True if flag else None)
     return parser
+
+
+def _commands() -> dict[str, list[str]]:
+    """Command word -> the sections it runs (``search`` runs GS-NAS, or DARTS with ``--method darts``)."""
+    out = {}
+    for section, routine in ROUTINES.items():
+        if routine.command:
+            out.setdefault(routine.command.split()[0], []).append(section)
+    return out
 
 
 def _value(text: str):
@@ -74,8 +83,8 @@ def _value(text: str):
 
 
 def run_training(args) -> dict:
-    section = {"prune": "operation_pruning", "train": "evaluate"}.get(args.command) or \
-        ("darts" if args.method == "darts" else "search")
+    sections = _commands()[args.command]
+    section = sections[1] if len(sections) > 1 and args.method == "darts" else sections[0]
     overrides = {k: v for k, v in vars(args).items()
                  if k not in ("command", "profile", "method") and v is not None}
     prof = load_profile(args.profile)
@@ -84,15 +93,16 @@ def run_training(args) -> dict:
     if not cfg.out:
         what = getattr(cfg, "space", None) or getattr(cfg, "genotype", "model")
         cfg.out = f"runs/{args.command}-{section}-{what}-seed{cfg.seed}"
-    routine = {"search": T.search, "darts": T.darts_search, "operation_pruning": T.prune, "evaluate": T.train}
-    return routine[section](cfg)
+    return ROUTINES[section].run(cfg)
 
 
 def run_describe(args) -> dict:
     if args.model == "supernet":
-        model = Supernet(args.space, args.channels or 16, args.layers or 8, args.classes, args.in_channels)
+        model = Supernet(args.space, args.channels or SearchConfig.channels, args.layers or SearchConfig.layers,
+                         args.classes, args.in_channels)
     else:
-        model = EvalNetwork(get_genotype(args.genotype), args.channels or 36, args.layers or 20, args.classes,
+        model = EvalNetwork(get_genotype(args.genotype), args.channels or TrainConfig.channels,
+                            args.layers or TrainConfig.layers, args.classes,
                             args.in_channels, auxiliary=args.auxiliary, gates=args.gates)
     return describe(model, args.image_size)
 

@@ -1,28 +1,43 @@
 """The paper's experiments as functions of a profile: what each notebook calls.
 
-A profile (``notebooks/profiles/NAME.yaml``) holds one section of settings per
-experiment plus ``common`` settings merged into each. Every experiment writes its
-runs under ``results/<profile>/runs/`` and its rows, with provenance, into the
-result CSVs of ``results/<profile>/`` (re-running a configuration replaces its rows).
+A profile (``gsnas.config``) holds the deviations from the paper's settings per routine.
+Every experiment writes its runs under ``results/<profile>/runs/`` and its rows, with
+provenance, into the result CSVs of ``results/<profile>/`` (re-running a configuration
+replaces its rows).
 """
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
-import yaml
-
-from . import train as T
+from .config import REPO, SECTIONS, config, load_profile
+from .darts import darts_search
+from .evaluate import prune, train
 from .genotype import Genotype
 from .results import provenance, read, upsert_rows
+from .search import search, tune_mu
 from .spaces import get_space
 
-REPO = Path(__file__).resolve().parents[1]
-PROFILES = REPO / "notebooks" / "profiles"
-SECTIONS = {"search": T.SearchConfig, "darts": T.DartsConfig, "evaluate": T.TrainConfig,
-            "operation_pruning": T.PruneConfig, "retrain": T.TrainConfig}
-THRESHOLDS = [1e-6, 1e-3, 0.5]
+
+@dataclass(frozen=True)
+class Routine:
+    section: str          # the profile section (and config class, ``config.SECTIONS``) it runs with
+    run: Callable         # the routine: config -> result dict
+    command: str | None   # its ``gsnas`` command line (``gsnas search --method darts`` for DARTS)
+    notebook: str         # the notebook that runs it
+
+
+# The one table from commands and notebooks to routines and their configs (CLI and notebooks alike).
+ROUTINES = {
+    "search": Routine("search", search, "search", "search"),
+    "darts": Routine("darts", darts_search, "search --method darts", "darts_baseline"),
+    "evaluate": Routine("evaluate", train, "train", "evaluate"),
+    "operation_pruning": Routine("operation_pruning", prune, "prune", "operation_pruning"),
+    "retrain": Routine("retrain", train, None, "operation_pruning"),
+}
+assert set(ROUTINES) == set(SECTIONS)
 
 # Result tables: file name -> key columns (SPEC §6 layout; see the experiments issue).
 TABLES = {
@@ -32,24 +47,6 @@ TABLES = {
     "table2_darts_space": ["method", "seed_search", "seed_eval"],
     "table3_subspaces": ["space", "method", "seed_search", "seed_eval"],
 }
-
-
-def load_profile(profile: str | Path) -> dict:
-    """A profile by name (smoke, cpu, paper) or path to a YAML file."""
-    path = Path(profile) if str(profile).endswith((".yaml", ".yml")) else PROFILES / f"{profile}.yaml"
-    if not path.is_file():
-        names = sorted(p.stem for p in PROFILES.glob("*.yaml"))
-        raise ValueError(f"unknown profile {str(profile)!r}; valid: {', '.join(names)} or a .yaml file")
-    prof = yaml.safe_load(path.read_text())
-    prof["name"] = path.stem
-    return prof
-
-
-def config(prof: dict, section: str, **overrides):
-    """The config of one experiment: common settings, the section, then non-None overrides."""
-    merged = {**prof.get("common", {}), **prof.get(section, {}),
-              **{k: v for k, v in overrides.items() if v is not None}}
-    return SECTIONS[section].from_dict(merged)
 
 
 def results_dir(prof: dict, base=None) -> Path:
@@ -72,16 +69,17 @@ def run_search(profile="cpu", space="darts", seed=0, mu=None, target_ops=None, r
     get_space(space)
     out = results_dir(prof, results)
     run_dir = out / "runs" / "search" / f"gsnas-{space}-seed{seed}"
-    cfg = config(prof, "search", space=space, seed=seed, mu=mu, out=str(run_dir), thresholds=THRESHOLDS,
-                 **overrides)
+    cfg = config(prof, "search", space=space, seed=seed, mu=mu, out=str(run_dir), **overrides)
     tuning = None
     if target_ops is not None:
-        tuning = T.tune_mu(T.SearchConfig(**{**asdict(cfg), "epochs": max(1, cfg.epochs // 2)}), target_ops)
+        tuning = tune_mu(type(cfg)(**{**asdict(cfg), "epochs": max(1, cfg.epochs // 2)}), target_ops)
         cfg.mu = tuning["mu"]
-    res = T.search(cfg)
-    row = {"method": "gsnas", "space": space, "seed": seed, "mu": cfg.mu, "acc_before": res["acc_before"],
-           **{f"acc_after_{t:g}": res["acc_after"][str(t)] for t in THRESHOLDS},
-           "gap_1e-06": res["acc_before"] - res["acc_after"][str(1e-6)],
+    res = search(cfg)
+    thresholds = cfg.thresholds
+    row = {"method": "gsnas", "space": space, "seed": seed, "mu": cfg.mu, "threshold": thresholds[0],
+           "acc_before": res["acc_before"],
+           **{f"acc_after_{t:g}": res["acc_after"][str(t)] for t in thresholds},
+           **{f"gap_{t:g}": res["acc_before"] - res["acc_after"][str(t)] for t in thresholds},
            "groups": res["groups"], "nonzero_groups": res["nonzero_groups"],
            "ops_normal": res["ops_normal"], "ops_reduce": res["ops_reduce"],
            "search_hours": res["wall_seconds"] / 3600, "run_dir": str(run_dir.relative_to(out)),
@@ -96,7 +94,7 @@ def run_darts(profile="cpu", space="darts", seed=0, results=None, **overrides) -
     get_space(space)
     out = results_dir(prof, results)
     run_dir = out / "runs" / "search" / f"darts-{space}-seed{seed}"
-    res = T.darts_search(config(prof, "darts", space=space, seed=seed, out=str(run_dir), **overrides))
+    res = darts_search(config(prof, "darts", space=space, seed=seed, out=str(run_dir), **overrides))
     row = {"method": "darts", "space": space, "seed": seed, "mu": float("nan"), "acc_before": res["acc_before"],
            "acc_after_discrete": res["acc_after"], "gap_discrete": res["acc_before"] - res["acc_after"],
            "search_hours": res["wall_seconds"] / 3600, "run_dir": str(run_dir.relative_to(out)),
@@ -123,12 +121,12 @@ def run_evaluate(profile="cpu", method="gsnas", space="darts", seed_search=0, se
     genotype = Genotype.from_json(search["genotype"]).simplify()
     run_dir.mkdir(parents=True, exist_ok=True)
     genotype.save(run_dir / "genotype.json")
-    res = T.train(config(prof, "evaluate", genotype=str(run_dir / "genotype.json"), seed=seed_eval,
+    res = train(config(prof, "evaluate", genotype=str(run_dir / "genotype.json"), seed=seed_eval,
                          out=str(run_dir), **overrides))
     common = {"method": method, "seed_search": seed_search, "seed_eval": seed_eval, "params_m": res["params"] / 1e6,
               "genotype": json.dumps(genotype.to_dict()), **_prov(prof, res)}
     if space == "darts":
-        gap_after = search["acc_after_1e-06"] if method == "gsnas" else search["acc_after_discrete"]
+        gap_after = search[f"acc_after_{search['threshold']:g}"] if method == "gsnas" else search["acc_after_discrete"]
         row = {**common, "test_acc": res["test_acc"], "search_hours": search["search_hours"],
                "gap_before": search["acc_before"], "gap_after": gap_after}
         upsert_rows(_table(out, "table2_darts_space"), [row], TABLES["table2_darts_space"])
@@ -145,25 +143,27 @@ def run_operation_pruning(profile="cpu", mus=None, seed=0, retrain=True, results
     prof = load_profile(profile)
     out = results_dir(prof, results)
     mus = list(prof["mus"] if mus is None else mus)
-    base = config(prof, "operation_pruning", seed=seed, thresholds=THRESHOLDS, **overrides)
+    base = config(prof, "operation_pruning", seed=seed, **overrides)
+    first = base.thresholds[0]  # what survives, and what is retrained
     retrain_cfg = dict(genotype=base.genotype, channels=base.channels, layers=base.layers, seed=seed)
     table1, figure1 = [], []
     if retrain:  # the unpruned baseline of Figure 1
         run_dir = out / "runs" / "retrain" / f"unpruned-seed{seed}"
-        res = T.train(config(prof, "retrain", out=str(run_dir), **retrain_cfg))
+        res = train(config(prof, "retrain", out=str(run_dir), **retrain_cfg))
         figure1.append({"mu": 0.0, "params": res["params"], "weights_pruned_pct": 0.0,
                         "acc_retrained": res["test_acc"], "seed": seed, **_prov(prof, res)})
     for mu in mus:
         run_dir = out / "runs" / "operation_pruning" / f"mu{mu:g}-seed{seed}"
-        res = T.prune(T.PruneConfig(**{**asdict(base), "mu": mu, "out": str(run_dir)}))
+        res = prune(type(base)(**{**asdict(base), "mu": mu, "out": str(run_dir)}))
         for r in res["after"]:
             table1.append({"mu": mu, "threshold": r["threshold"], "acc_before": res["acc_before"],
                            "acc_after": r["acc_after"], "weights_pruned_pct": r["weights_pruned_pct"],
-                           "params": r["params"], "ops_pruned": r["ops_pruned"], "seed": seed, **_prov(prof, res)})
+                           "params": r["params"], "ops_pruned": r["ops_pruned"], "group_by": res["group_by"],
+                           "seed": seed, **_prov(prof, res)})
         if retrain:
-            model = run_dir / f"pruned_{THRESHOLDS[0]:g}.json"
-            pruned = next(r for r in res["after"] if r["threshold"] == THRESHOLDS[0])
-            res2 = T.train(config(prof, "retrain", model=str(model), out=str(run_dir / "retrain"), **retrain_cfg))
+            model = run_dir / f"pruned_{first:g}.json"
+            pruned = next(r for r in res["after"] if r["threshold"] == first)
+            res2 = train(config(prof, "retrain", model=str(model), out=str(run_dir / "retrain"), **retrain_cfg))
             figure1.append({"mu": mu, "params": res2["params"], "weights_pruned_pct": pruned["weights_pruned_pct"],
                             "acc_retrained": res2["test_acc"], "seed": seed, **_prov(prof, res2)})
     upsert_rows(_table(out, "table1_operation_pruning"), table1, TABLES["table1_operation_pruning"])

@@ -15,6 +15,7 @@ from .ops import Gate
 from .proxsgd import check_mu
 
 GROUP_BY = ("operation", "tensor")
+THRESHOLDS = (1e-6, 1e-3, 0.5)  # Table 1's norm thresholds; the first decides what survives
 
 
 @dataclass

@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from .cell import Cell, CellNetwork, cell_type, check_dims
 from .genotype import Genotype, edge_ops, get_genotype
-from .groups import OpGroup, inherit_weights, norms_frame, param_groups, split_by_norm
+from .groups import THRESHOLDS, OpGroup, inherit_weights, norms_frame, param_groups, split_by_norm
 from .spaces import EDGES
 
 
@@ -108,7 +108,7 @@ class EvalNetwork(CellNetwork):
     def group_norms(self) -> pd.DataFrame:
         return norms_frame(self.op_groups())
 
-    def prune(self, threshold: float = 1e-6) -> "EvalNetwork":
+    def prune(self, threshold: float = THRESHOLDS[0]) -> "EvalNetwork":
         """A physically smaller network without the op instances whose group norm is <= ``threshold``.
 
         Weights are inherited; a cell keeps its concat (a node left without inputs

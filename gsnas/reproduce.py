@@ -18,7 +18,8 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
-from .experiments import REPO, load_profile, results_dir
+from .config import REPO, load_profile
+from .experiments import results_dir
 from .results import upsert_rows
 
 NOTEBOOKS = REPO / "notebooks"
@@ -26,17 +27,16 @@ NOTEBOOKS = REPO / "notebooks"
 
 def plan(prof: dict) -> list[tuple[str, dict]]:
     """(notebook, parameters) in the order they must run: searches before their evaluations."""
-    seeds, eval_seeds = prof.get("seeds", [0]), prof.get("eval_seeds", [0])
-    sub_seeds = prof.get("subspace_seeds", [0])
+    seeds, eval_seeds, sub_seeds = prof["seeds"], prof["eval_seeds"], prof["subspace_seeds"]
     runs = [("operation_pruning", {})]
     for seed in seeds:
         runs += [("search", {"space": "darts", "seed": seed}), ("darts_baseline", {"space": "darts", "seed": seed})]
-    runs += [("search", {"space": space, "seed": seed}) for space in prof.get("subspaces", []) for seed in sub_seeds]
+    runs += [("search", {"space": space, "seed": seed}) for space in prof["subspaces"] for seed in sub_seeds]
     for method in ("gsnas", "darts"):
         runs += [("evaluate", {"method": method, "space": "darts", "seed_search": s, "seed_eval": e})
                  for s in seeds for e in eval_seeds]
     runs += [("evaluate", {"method": "gsnas", "space": space, "seed_search": s, "seed_eval": e})
-             for space in prof.get("subspaces", []) for s in sub_seeds for e in eval_seeds]
+             for space in prof["subspaces"] for s in sub_seeds for e in eval_seeds]
     return runs
 
 

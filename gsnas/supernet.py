@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 from .cell import Cell, CellNetwork, edge_key
 from .genotype import Genotype, darts_rule
-from .groups import OpGroup, inherit_weights, norms_frame, param_groups, split_by_norm
+from .groups import THRESHOLDS, OpGroup, inherit_weights, norms_frame, param_groups, split_by_norm
 from .spaces import EDGES, STEPS, Space, get_space
 
 CELL_TYPES = ("normal", "reduce")
@@ -54,7 +54,7 @@ class Supernet(CellNetwork):
         return norms_frame(self.op_groups())
 
     # --- architecture ----------------------------------------------------------------
-    def genotype(self, threshold: float = 1e-6) -> Genotype:
+    def genotype(self, threshold: float = THRESHOLDS[0]) -> Genotype:
         """The multipath architecture: every op whose group norm exceeds ``threshold``."""
         alive, _ = split_by_norm(self.group_norms(), threshold)
         cells = {}
@@ -72,7 +72,7 @@ class Supernet(CellNetwork):
         """The DARTS rule with group norms as strengths: per node the 2 strongest inputs, each with its strongest op."""
         return darts_rule(self.space, self.group_norms().set_index(["cell", "edge", "op"])["norm"].to_dict())
 
-    def prune(self, threshold: float = 1e-6) -> "Supernet":
+    def prune(self, threshold: float = THRESHOLDS[0]) -> "Supernet":
         """A physically smaller supernet without the ops whose group norm is <= ``threshold``.
 
         Remaining weights are copied, so a model whose pruned groups are exactly

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from conftest import randomize_bn, zero_groups
 from gsnas import DARTS_V2, EvalNetwork, Supernet
 from gsnas import cli
-from gsnas import train as T
+from gsnas import config as C
+from gsnas.search import search
 from gsnas.proxsgd import ProxSGD
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -78,14 +79,14 @@ def test_cli_runs_on_cuda_with_the_fast_path(command, tmp_path, capsys):
 
 def _synchronizations(train_size, tmp_path):
     """How many times a short search makes the host wait for the GPU."""
-    cfg = T.SearchConfig(space="s2", image_size=16, train_size=train_size, test_size=32, batch_size=16, channels=4,
+    cfg = C.SearchConfig(space="s2", dataset="fashion-mnist", image_size=16, train_size=train_size, test_size=32, batch_size=16, channels=4,
                          layers=3, lr=0.1, mu=2.0, epochs=2, progress=False, device="cuda", amp=True,
                          out=str(tmp_path / f"n{train_size}"))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         torch.cuda.set_sync_debug_mode("warn")
         try:
-            T.search(cfg)
+            search(cfg)
         finally:
             torch.cuda.set_sync_debug_mode("default")
     return sum("synchroniz" in str(w.message) for w in caught)

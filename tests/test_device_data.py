@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from gsnas import data
-from gsnas import train as T
+from gsnas import config as C
+from gsnas.search import search
 
 SIZE = 16
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])  # CI has no GPU; a lent one runs both
@@ -75,7 +76,7 @@ def test_augmentation_depends_only_on_seed_epoch_and_batch(plain, device):
 
 
 def test_search_with_resident_data_and_bf16_autocast(tmp_path):
-    res = T.search(T.SearchConfig(space="s2", image_size=16, train_size=64, test_size=64, batch_size=16,
+    res = search(C.SearchConfig(space="s2", dataset="fashion-mnist", image_size=16, train_size=64, test_size=64, batch_size=16,
                                   channels=4, layers=3, lr=0.1, mu=2.0, progress=False, data_on_device=True,
                                   amp=True, out=str(tmp_path)))
     assert res["config"]["amp"] and res["acc_before"] > 0
@@ -86,4 +87,4 @@ def test_search_with_resident_data_and_bf16_autocast(tmp_path):
                                          ({"data_on_device": 1}, "data_on_device must be true or false, got 1")])
 def test_bad_fast_path_options(bad, message):
     with pytest.raises(ValueError, match=message):
-        T.SearchConfig(**bad)
+        C.SearchConfig(**bad)

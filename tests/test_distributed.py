@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from gsnas import Supernet, checkpoint
-from gsnas.experiments import config, load_profile
+from gsnas.config import config, load_profile
 from gsnas.proxsgd import ProxSGD
-from gsnas.train import Run
+from gsnas.loop import Run
 
 SMALL = {"train_size": 64, "test_size": 32, "batch_size": 16, "epochs": 1, "channels": 4, "layers": 3,
          "image_size": 16}

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from gsnas import checkpoint
-from gsnas import train as T
+from gsnas import config as C
+from gsnas.search import search
 from gsnas.results import atomic_write_text, upsert_rows
 
 
@@ -90,20 +91,21 @@ def test_nan_loss_stops_with_epoch_and_step(tmp_path, monkeypatch):
         calls["n"] += 1
         loss = real(*args, **kwargs)
         return loss * float("nan") if calls["n"] == 6 else loss
-    monkeypatch.setattr(T.F, "cross_entropy", poisoned)
-    cfg = dict(space="s2", image_size=16, train_size=64, test_size=32, batch_size=16, channels=4, layers=3,
+    monkeypatch.setattr(torch.nn.functional, "cross_entropy", poisoned)
+    cfg = dict(space="s2", dataset="fashion-mnist", image_size=16, train_size=64, test_size=32, batch_size=16, channels=4, layers=3,
                epochs=2, out=str(tmp_path), progress=False)
     with pytest.raises(FloatingPointError, match="loss is nan at epoch 2, step 2"):
-        T.search(T.SearchConfig(**cfg))
+        search(C.SearchConfig(**cfg))
     assert checkpoint.load(tmp_path / "checkpoint.pt")["epoch"] == 1  # the last good checkpoint is kept
 
 
-KILL_CFG = dict(space="s2", image_size=16, train_size=96, test_size=32, batch_size=8, channels=4, layers=3, epochs=2,
+KILL_CFG = dict(space="s2", dataset="fashion-mnist", image_size=16, train_size=96, test_size=32, batch_size=8, channels=4, layers=3, epochs=2,
                 lr=0.1, mu=2.0, checkpoint_every=1, progress=False)
 CHILD = """
 import sys
-from gsnas import train as T
-T.search(T.SearchConfig(**{cfg!r}, out=sys.argv[1]))
+from gsnas import config as C
+from gsnas.search import search
+search(C.SearchConfig(**{cfg!r}, out=sys.argv[1]))
 """
 
 
@@ -117,7 +119,7 @@ def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(tmp_path):
     import sys
     import time
 
-    reference = T.search(T.SearchConfig(**KILL_CFG, out=str(tmp_path / "ref")))
+    reference = search(C.SearchConfig(**KILL_CFG, out=str(tmp_path / "ref")))
     run = tmp_path / "killed"
     child = subprocess.Popen([sys.executable, "-c", CHILD.format(cfg=KILL_CFG), str(run)])
     killed_at = None
@@ -136,7 +138,7 @@ def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(tmp_path):
     child.wait()
     assert killed_at is not None, "the child finished or never checkpointed mid-epoch"
     assert child.returncode == -signal.SIGKILL
-    resumed = T.search(T.SearchConfig(**KILL_CFG, out=str(run), resume=True))
+    resumed = search(C.SearchConfig(**KILL_CFG, out=str(run), resume=True))
     ref_w, res_w = _weights(tmp_path / "ref" / "checkpoint.pt"), _weights(run / "checkpoint.pt")
     assert all(torch.equal(ref_w[k], res_w[k]) for k in ref_w)
     ref_m, res_m = pd.read_csv(tmp_path / "ref" / "metrics.csv"), pd.read_csv(run / "metrics.csv")
@@ -154,8 +156,8 @@ def test_nonfinite_group_norm_stops_the_run(tmp_path, monkeypatch):
         df.loc[3, "norm"] = float("inf")
         return df
     monkeypatch.setattr(Supernet, "group_norms", poisoned)
-    cfg = dict(space="s2", image_size=16, train_size=32, test_size=32, batch_size=16, channels=4, layers=3,
+    cfg = dict(space="s2", dataset="fashion-mnist", image_size=16, train_size=32, test_size=32, batch_size=16, channels=4, layers=3,
                epochs=1, out=str(tmp_path), progress=False)
     with pytest.raises(FloatingPointError, match="group norm of normal/edge01/sep_conv_3x3 is not finite after epoch 1"):
-        T.search(T.SearchConfig(**cfg))
+        search(C.SearchConfig(**cfg))
     assert not (tmp_path / "checkpoint.pt").exists()

@@ -7,19 +7,23 @@ import pandas as pd
 import pytest
 import torch
 
+import gsnas.search
 from gsnas import Genotype, Supernet, checkpoint, data
 from gsnas.ops import Gate
-from gsnas import train as T
+from gsnas import config as C
+from gsnas.darts import darts_search
+from gsnas.evaluate import prune, train
+from gsnas.search import search, tune_mu
 from gsnas.darts import Architecture, discretize
 
-TINY = dict(image_size=16, train_size=64, test_size=64, batch_size=16, eval_batch_size=64, channels=4, layers=3,
+TINY = dict(dataset="fashion-mnist", image_size=16, train_size=64, test_size=64, batch_size=16, eval_batch_size=64, channels=4, layers=3,
             progress=False)
 
 
 def test_resumed_search_matches_uninterrupted(tmp_path):
-    full = T.search(T.SearchConfig(space="s2", epochs=2, lr=0.1, mu=2.0, out=str(tmp_path / "a"), **TINY))
-    T.search(T.SearchConfig(space="s2", epochs=1, lr=0.1, mu=2.0, out=str(tmp_path / "b"), **TINY))
-    resumed = T.search(T.SearchConfig(space="s2", epochs=2, lr=0.1, mu=2.0, out=str(tmp_path / "b"), resume=True,
+    full = search(C.SearchConfig(space="s2", epochs=2, lr=0.1, mu=2.0, out=str(tmp_path / "a"), **TINY))
+    search(C.SearchConfig(space="s2", epochs=1, lr=0.1, mu=2.0, out=str(tmp_path / "b"), **TINY))
+    resumed = search(C.SearchConfig(space="s2", epochs=2, lr=0.1, mu=2.0, out=str(tmp_path / "b"), resume=True,
                                       **TINY))
     wa = checkpoint.load(tmp_path / "a" / "checkpoint.pt")["model"]
     wb = checkpoint.load(tmp_path / "b" / "checkpoint.pt")["model"]
@@ -34,7 +38,7 @@ def test_resumed_search_matches_uninterrupted(tmp_path):
 
 def test_search_writes_genotype_and_trajectories(tmp_path):
     cfg = {**TINY, "batch_size": 4}  # 16 steps: (1 - 0.6)^16 < 1e-6
-    res = T.search(T.SearchConfig(space="s2", epochs=1, lr=0.6, mu=3.0, grad_clip=1.0, out=str(tmp_path), **cfg))
+    res = search(C.SearchConfig(space="s2", epochs=1, lr=0.6, mu=3.0, grad_clip=1.0, out=str(tmp_path), **cfg))
     assert (tmp_path / "genotype.json").exists() and (tmp_path / "result.json").exists()
     assert set(res["acc_after"]) == {"1e-06", "0.001", "0.5"}
     # the prox kills gates (mu/sqrt(1) >> |gate|): their groups shrink by (1 - lr) a step
@@ -46,7 +50,7 @@ def test_darts_baseline_learns_alpha_and_discretizes(tmp_path):
     net = Supernet("darts", channels=4, layers=3, num_classes=10, in_channels=1)
     arch = Architecture(net)
     before = [a.detach().clone() for a in arch.alphas["normal"]]
-    res = T.darts_search(T.DartsConfig(space="darts", epochs=1, out=str(tmp_path), **TINY))
+    res = darts_search(C.DartsConfig(space="darts", epochs=1, out=str(tmp_path), **TINY))
     state = checkpoint.load(tmp_path / "checkpoint.pt")["arch"]
     after = [state[f"alphas.normal.{k}"] for k in range(14)]
     assert not all(torch.equal(a, b) for a, b in zip(before, after))  # alpha moved (same seed, same init)
@@ -65,7 +69,7 @@ def test_darts_freezes_gates():
 
 
 def test_prune_and_retrain_pruned_model(tmp_path):
-    res = T.prune(T.PruneConfig(genotype="DARTS_V2", image_size=16, train_size=64, test_size=64, batch_size=16,
+    res = prune(C.PruneConfig(genotype="DARTS_V2", dataset="fashion-mnist", image_size=16, train_size=64, test_size=64, batch_size=16,
                                 channels=4, layers=3, epochs=1, lr=0.5, tau="constant", mu=1.5, cutout=0,
                                 auxiliary_weight=0, drop_path_prob=0, out=str(tmp_path / "p"), progress=False))
     rows = {r["threshold"]: r for r in res["after"]}
@@ -73,7 +77,7 @@ def test_prune_and_retrain_pruned_model(tmp_path):
     assert rows[1e-6]["acc_after"] == res["acc_before"]
     model = json.loads((tmp_path / "p" / "pruned_1e-06.json").read_text())
     assert model["gates"] is True
-    res2 = T.train(T.TrainConfig(model=str(tmp_path / "p" / "pruned_1e-06.json"), image_size=16, train_size=64,
+    res2 = train(C.TrainConfig(model=str(tmp_path / "p" / "pruned_1e-06.json"), dataset="fashion-mnist", image_size=16, train_size=64,
                                  test_size=64, batch_size=16, epochs=1, cutout=0, auxiliary_weight=0,
                                  drop_path_prob=0, progress=False))
     assert res2["params"] <= rows[1e-6]["params"]
@@ -87,8 +91,8 @@ def test_tune_mu_bisects_towards_target(monkeypatch):
         ops = max(0.0, 10 - 5 * np.log10(cfg.mu))
         return {"ops_normal": ops, "ops_reduce": ops, "acc_before": 50.0}
 
-    monkeypatch.setattr(T, "search", fake_search)
-    out = T.tune_mu(T.SearchConfig(progress=False), target_ops=5, lo=0.1, hi=1000, iters=12)
+    monkeypatch.setattr(gsnas.search, "search", fake_search)
+    out = tune_mu(C.SearchConfig(progress=False), target_ops=5, lo=0.1, hi=1000, iters=12)
     assert abs(out["mu"] - 10) / 10 < 0.05 and len(out["trials"]) == 12
     assert seen[0] == pytest.approx(10.0)  # geometric midpoint first
 
@@ -104,12 +108,12 @@ def test_tune_mu_bisects_towards_target(monkeypatch):
 ])
 def test_bad_config_names_the_value(bad, message):
     with pytest.raises(ValueError, match=message):
-        T.SearchConfig(**bad)
+        C.SearchConfig(**bad)
 
 
 def test_unknown_profile_option_is_named():
     with pytest.raises(ValueError, match=r"unknown SearchConfig option\(s\) \['learning_rate'\]"):
-        T.SearchConfig.from_dict({"learning_rate": 0.1})
+        C.SearchConfig.from_dict({"learning_rate": 0.1})
 
 
 # --- data -----------------------------------------------------------------------------------------
@@ -172,12 +176,12 @@ def test_epoch_sampler_is_deterministic_per_epoch():
 
 def test_compiled_training_matches_eager(tmp_path):
     """``compile`` changes how the forward runs, not what it computes (to float32 rounding)."""
-    cfg = dict(image_size=16, train_size=64, test_size=64, batch_size=32, channels=4, layers=3, lr=0.05, cutout=0,
+    cfg = dict(dataset="fashion-mnist", image_size=16, train_size=64, test_size=64, batch_size=32, channels=4, layers=3, lr=0.05, cutout=0,
                drop_path_prob=0.0, auxiliary_weight=0.0, epochs=1, progress=False)
     from torch._dynamo.utils import counters
-    eager = T.train(T.TrainConfig(**cfg, out=str(tmp_path / "eager")))
+    eager = train(C.TrainConfig(**cfg, out=str(tmp_path / "eager")))
     counters.clear()
-    compiled = T.train(T.TrainConfig(**cfg, compile=True, out=str(tmp_path / "compiled")))
+    compiled = train(C.TrainConfig(**cfg, compile=True, out=str(tmp_path / "compiled")))
     assert compiled["config"]["compile"] is True and counters["stats"]["unique_graphs"] >= 1  # really compiled
     a, b = (pd.read_csv(tmp_path / d / "metrics.csv") for d in ("eager", "compiled"))
     assert a["train_loss"].iloc[0] == pytest.approx(b["train_loss"].iloc[0], rel=1e-4)

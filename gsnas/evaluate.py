@@ -1,0 +1,88 @@
+"""Training an evaluation network (SPEC §5 evaluation) and operation pruning (Table 1, Figure 1)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .config import PruneConfig, TrainConfig
+from .genotype import Genotype, get_genotype
+from .groups import count_params
+from .loop import Run, accuracy, epoch_accuracy, optimizer_step, train_epoch
+from .network import EvalNetwork
+from .proxsgd import ProxSGD
+from .results import atomic_write_text
+
+
+def build_eval_network(cfg: TrainConfig, info: dict, gates: bool = False) -> EvalNetwork:
+    common = {"auxiliary": cfg.auxiliary_weight > 0, "drop_path_prob": cfg.drop_path_prob, "gates": gates}
+    if cfg.model:
+        try:
+            config = json.loads(Path(cfg.model).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"cannot read model file {cfg.model!r}: {e}") from None
+        return EvalNetwork.from_config({**config, **common})
+    genotype = cfg.genotype if isinstance(cfg.genotype, Genotype) else get_genotype(cfg.genotype)
+    return EvalNetwork(genotype, cfg.channels, cfg.layers, info["num_classes"], info["in_channels"], **common)
+
+
+def _fit(run, cfg, net, opt, sched, objects, norms_fn=None):
+    train_loader, test_loader = run.loader(run.train_set, True), run.loader(run.test_set, False)
+    start = run.resume(objects)
+    model = run.wrap(net)
+
+    def step(x, y, _):
+        with run.autocast():
+            logits, logits_aux = model(x)
+            loss = F.cross_entropy(logits, y)
+            if logits_aux is not None:
+                loss = loss + cfg.auxiliary_weight * F.cross_entropy(logits_aux, y)
+        optimizer_step(opt, loss, net.parameters(), cfg.grad_clip)
+        return loss.detach(), logits.detach()
+
+    for epoch in range(start, cfg.epochs):
+        net.drop_prob = cfg.drop_path_prob * epoch / cfg.epochs
+        loss, acc = train_epoch(run, net, train_loader, epoch, step)
+        lr = sched.get_last_lr()[0]
+        sched.step()
+        norms = norms_fn() if norms_fn else None
+        row = {"train_loss": loss, "train_acc": acc, "test_acc": epoch_accuracy(run, epoch, net, test_loader), "lr": lr}
+        if norms is not None:
+            row["nonzero_groups"] = int((norms["norm"] > cfg.thresholds[0]).sum())
+        run.end_epoch(epoch, row, norms)
+    return test_loader
+
+
+def train(cfg: TrainConfig) -> dict:
+    run = Run(cfg, cutout=cfg.cutout)
+    net = run.place(build_eval_network(cfg, run.info))
+    opt = torch.optim.SGD(net.parameters(), cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs, eta_min=cfg.lr_min)
+    test_loader = _fit(run, cfg, net, opt, sched, {"model": net, "opt": opt, "sched": sched})
+    aux = count_params(net.auxiliary_head) if net.auxiliary_head is not None else 0
+    return run.finish({"test_acc": run.metrics[-1]["test_acc"], "params": count_params(net) - aux,
+                       "genotype": net.genotype.to_dict()})
+
+
+def prune(cfg: PruneConfig) -> dict:
+    run = Run(cfg, cutout=cfg.cutout)
+    net = run.place(build_eval_network(cfg, run.info, gates=True))
+    opt = ProxSGD(net.operation_groups(cfg.mu, cfg.normalize, cfg.group_by), lr=cfg.lr, rho=cfg.rho, tau=cfg.tau)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs, eta_min=cfg.lr_min)
+    test_loader = _fit(run, cfg, net, opt, sched, {"model": net, "opt": opt, "sched": sched}, net.group_norms)
+
+    def size(m):
+        return count_params(m) - (count_params(m.auxiliary_head) if m.auxiliary_head is not None else 0)
+
+    before, full = run.metrics[-1]["test_acc"], size(net)  # the last epoch's test accuracy
+    rows = []
+    for t in cfg.thresholds:
+        pruned = net.prune(t)
+        rows.append({"threshold": t, "acc_after": accuracy(pruned, test_loader, run.device), "params": size(pruned),
+                     "weights_pruned_pct": 100.0 * (1 - size(pruned) / full),
+                     "ops_pruned": len(net.op_groups()) - len(pruned.op_groups())})
+        if run.out:
+            atomic_write_text(run.out / f"pruned_{t:g}.json", json.dumps(pruned.config()) + "\n")
+    return run.finish({"acc_before": before, "params_unpruned": full, "group_by": cfg.group_by, "after": rows})

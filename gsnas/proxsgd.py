@@ -31,6 +31,9 @@ per run. Two layouts feed it:
   params and their state for this step and written back.
 Params without a gradient are skipped, as in ``torch.optim``: no momentum update, no step,
 and no part in their group's norm for that step (their group keeps its mu_k).
+
+(Longer than this package's other modules: the optimizer, its group layout and its flat
+buffers share the one step above and are read together.)
 """
 from __future__ import annotations
 
@@ -122,12 +125,13 @@ class ProxSGD(Optimizer):
                 loss = closure()
         for groups in self._buckets():
             params = [p for g in groups for p in g["params"]]
-            live = [p for p in params if p.grad is not None]
+            grads = [p.grad for p in params]
+            live = len(grads) - sum(g is None for g in grads)
             if not live:
                 continue
-            flat = self._flat(groups, params) if groups[0]["flat"] and len(live) == len(params) else None
+            flat = self._flat(groups, params) if groups[0]["flat"] and live == len(params) else None
             if flat is not None:
-                flat.step(groups[0])
+                flat.step(groups[0], grads)
             else:
                 self._flats.pop(tuple(map(id, groups)), None)  # its params may now be out of phase
                 self._gathered_step(groups)
@@ -141,12 +145,9 @@ class ProxSGD(Optimizer):
         """
         buckets = {}
         for g in self.param_groups:
-            if g["params"]:
+            if g["params"]:  # a group mixing devices or dtypes is not laid flat (``_flat``)
                 like = g["params"][0]
-                key = (*(g[k] for k in _HYPER), like.device, like.dtype)
-                if any(p.device != like.device or p.dtype != like.dtype for p in g["params"]):
-                    key = (*key, id(g))  # a mixed group steps alone, gathered
-                buckets.setdefault(key, []).append(g)
+                buckets.setdefault((*(g[k] for k in _HYPER), like.device, like.dtype), []).append(g)
         return buckets.values()
 
     def _flat(self, groups, params) -> "_Flat | None":
@@ -333,7 +334,8 @@ class _Flat:
             p.data = view
         self.ptrs = [p.data_ptr() for p in self.params]
         self.g = new()
-        self.g_views = _views(self.g, laid)
+        views = dict(zip(map(id, laid), _views(self.g, laid)))
+        self.g_views_bucket = [views[id(p)] for p in self.params]  # where each param's gradient goes
         self.states = [_init_state(state[p], p, adaptive) for p in laid]
         self.v = new()
         self._adopt("momentum_buffer", self.v)
@@ -351,9 +353,10 @@ class _Flat:
         return (len(params) == len(self.params) and all(map(operator.is_, params, self.params))
                 and [p.data_ptr() for p in params] == self.ptrs)
 
-    def step(self, group):
+    def step(self, group, grads):
+        """One step; ``grads`` in the bucket's order (as ``params``), none missing."""
         t = self.states[0]["step"] + 1
         for s in self.states:
             s["step"] = t
-        torch._foreach_copy_(self.g_views, [p.grad for p in self.lay.params])
+        torch._foreach_copy_(self.g_views_bucket, grads)
         _update(self.w, self.g, self.v, self.r, self.lay, group, t)

@@ -161,6 +161,7 @@ def _weights(path):
     return checkpoint.load(path)["model"]
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(tmp_path):
     import signal
     import subprocess

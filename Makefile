@@ -1,4 +1,5 @@
 # The two commands: `make book` and `make test`. Everything installs itself into .venv.
+# `make test-fast` skips the tests marked slow (the smoke reproduction, the browser, training runs).
 # `make reproduce PROFILE=cpu JOBS=2` re-runs the experiments (smoke: ~1 min, cpu: ~30 min on 2 cores, paper: GPU-days).
 # `make bench` measures speed and memory (a few minutes; benchmarks/RESULTS.md).
 PYTHON  ?= python3.11
@@ -9,7 +10,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 APT     := dataset-fashion-mnist graphviz chromium
 
-.PHONY: test book install system reproduce bench clean
+.PHONY: test test-fast book install system reproduce bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +29,9 @@ system:
 
 test: install
 	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
 
 book: install
 	$(PY) -m gsnas.book --profile $(PROFILE)

@@ -24,10 +24,10 @@ import torch
 import torch.nn.functional as F
 
 from gsnas import EvalNetwork, Supernet, get_genotype
+from gsnas.cell import set_fused
 from gsnas.darts import Architecture
 from gsnas.describe import mflops
 from gsnas.config import REPO
-from gsnas.fused import set_fused
 from gsnas.groups import count_params
 from gsnas.proxsgd import ProxSGD
 

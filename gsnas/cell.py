@@ -51,15 +51,15 @@ class Cell(nn.Module):
 
     def __init__(self, edge_ops: Sequence[Sequence[str]], concat: Sequence[int], c_pp: int, c_p: int,
                  c: int, reduction: bool, reduction_prev: bool, *, affine: bool, batch_stats: bool = False,
-                 **op_kwargs):
+                 fused: bool = True, **op_kwargs):
         super().__init__()
         self.reduction = reduction
         self.concat = tuple(concat)
         # Training batches the edges that share an input (gsnas.fused). Evaluation goes edge by
         # edge: its float rounding then does not depend on which other ops exist, so a network
         # with zero groups and its pruned copy give bitwise-equal outputs (the zero gap).
-        self.fused = True
-        self._plan = None
+        self.fused = fused
+        self._plan = None  # built on first use (``plan``)
         self.preprocess0 = (FactorizedReduce(c_pp, c, affine, batch_stats) if reduction_prev
                             else ReLUConvBN(c_pp, c, 1, 1, 0, affine, batch_stats))
         self.preprocess1 = ReLUConvBN(c_p, c, 1, 1, 0, affine, batch_stats)
@@ -76,20 +76,36 @@ class Cell(nn.Module):
     def multiplier(self) -> int:
         return len(self.concat)
 
+    @property
+    def plan(self) -> list[dict]:
+        """The batched path's stages (``gsnas.fused.build_plan``); the edges are fixed once built."""
+        if self._plan is None:
+            self._plan = fused.build_plan(self.edges)
+        return self._plan
+
     def forward(self, s0, s1, weights=None, drop_prob=0.0):
-        if self.fused and self.training and not drop_prob > 0:
-            return fused.cell_forward(self, s0, s1, weights)
         states = [self.preprocess0(s0), self.preprocess1(s1)]
-        for inputs in self.inputs:
-            total = None
-            for k, state in inputs:
-                y = self.edges[edge_key(k)](states[state], None if weights is None else weights[k], drop_prob)
-                total = y if total is None else total + y
-            if total is None:  # every input edge pruned: the node is zero
-                stride = 2 if self.reduction else 1
-                total = torch.zeros_like(states[1][:, :, ::stride, ::stride])
-            states.append(total)
+        if self.fused and self.training and not drop_prob > 0:
+            states += fused.nodes(self.plan, states, weights, self.reduction)
+        else:
+            for inputs in self.inputs:
+                total = None
+                for k, state in inputs:
+                    y = self.edges[edge_key(k)](states[state], None if weights is None else weights[k], drop_prob)
+                    total = y if total is None else total + y
+                if total is None:  # every input edge pruned: the node is zero
+                    stride = 2 if self.reduction else 1
+                    total = torch.zeros_like(states[1][:, :, ::stride, ::stride])
+                states.append(total)
         return torch.cat([states[i] for i in self.concat], dim=1)
+
+
+def set_fused(net: nn.Module, on: bool = True) -> nn.Module:
+    """Switch the batched training path of every cell in ``net`` on or off (off: ``Edge.forward``)."""
+    for m in net.modules():
+        if isinstance(m, Cell):
+            m.fused = on
+    return net
 
 
 def reduction_layers(layers: int) -> tuple[int, int]:

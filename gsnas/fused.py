@@ -15,6 +15,10 @@ Only chains of per-channel separable modules (ReLU, Conv2d, BatchNorm2d) take
 the batched path; BN running statistics are written back module by module.
 Everything else (noise, FactorizedReduce, drop path) runs edge by edge, as in
 ``Edge.forward``. Only training uses this path (see ``Cell.forward``).
+
+The functions here read a cell's modules and never change the cell: the cell
+owns its plan (``Cell.plan``) and calls ``nodes``. This module does not import
+``gsnas.cell``, so the dependency runs one way.
 """
 from __future__ import annotations
 
@@ -51,16 +55,16 @@ def _kind(body: nn.Module) -> str:
     return "each"
 
 
-def build_plan(cell) -> list[dict]:
-    """Per stage: its input states, its edges and, per op name, its kind and members
-    [(position in stage, edge, op index in edge, input state, body, gate)]."""
+def build_plan(cell_edges: nn.ModuleDict) -> list[dict]:
+    """Per stage of a cell with these edges (``Cell.edges``): its input states, its edges and,
+    per op name, its kind and members [(position in stage, edge, op index in edge, input state, body, gate)]."""
     stages = []
     for states in ((0, 1), (2,), (3,), (4,)):
         edges = [(k, node, state) for k, (node, state) in enumerate(EDGES)
-                 if state in states and edge_key(k) in cell.edges]
+                 if state in states and edge_key(k) in cell_edges]
         ops: dict[str, dict] = {}
         for j, (k, _, state) in enumerate(edges):
-            for i, (name, op) in enumerate(cell.edges[edge_key(k)].ops.items()):
+            for i, (name, op) in enumerate(cell_edges[edge_key(k)].ops.items()):
                 body, gate = _split_gate(op)
                 entry = ops.setdefault(name, {"kind": _kind(body), "members": []})
                 entry["members"].append((j, k, i, state, body, gate))
@@ -148,20 +152,18 @@ def run_stage(stage, states, weights, relu_cache):
     return out
 
 
-def cell_forward(cell, s0, s1, weights=None):
-    """``Cell.forward`` with each stage's edges batched (no drop path)."""
-    if cell._plan is None:
-        cell._plan = build_plan(cell)
-    states = [cell.preprocess0(s0), cell.preprocess1(s1)]
+def nodes(plan, states, weights=None, reduction=False) -> list[torch.Tensor]:
+    """The cell's 4 nodes from its 2 preprocessed input ``states``, each stage's edges batched (no drop path)."""
+    states = list(states)
     relu_cache: dict[int, torch.Tensor] = {}
     incoming = [[] for _ in range(len(states) + 4)]
-    for n, stage in enumerate(cell._plan):
+    for n, stage in enumerate(plan):
         if n > 0:  # node n+1 is complete: all its inputs came from earlier stages
-            states.append(_node(incoming[n + 1], states, cell.reduction))
+            states.append(_node(incoming[n + 1], states, reduction))
         for (k, node, _), parts in zip(stage["edges"], run_stage(stage, states, weights, relu_cache)):
             incoming[node] += parts
-    states.append(_node(incoming[5], states, cell.reduction))
-    return torch.cat([states[i] for i in cell.concat], dim=1)
+    states.append(_node(incoming[5], states, reduction))
+    return states[2:]
 
 
 def _node(parts, states, reduction):
@@ -172,13 +174,3 @@ def _node(parts, states, reduction):
     for p in parts[1:]:
         total = total + p
     return total
-
-
-def set_fused(net: nn.Module, on: bool = True) -> nn.Module:
-    """Switch the batched training path of every cell in ``net`` on or off (off: ``Edge.forward``)."""
-    from .cell import Cell  # cell imports this module
-
-    for m in net.modules():
-        if isinstance(m, Cell):
-            m.fused = on
-    return net

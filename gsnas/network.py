@@ -62,8 +62,8 @@ class EvalNetwork(CellNetwork):
     def _make_cell(self, i, reduction, c_pp, c_p, c, reduction_prev):
         concat = self.genotype.concat(self.cell_type(i))
         cell = Cell(edge_ops(self.cell_nodes[i]), concat, c_pp, c_p, c, reduction, reduction_prev,
-                    affine=True, gated=self.gates)
-        cell.fused = False  # few ops per edge: batching measured 0.92x at 28x28 (benchmarks/RESULTS.md)
+                    affine=True, gated=self.gates,
+                    fused=False)  # few ops per edge: batching measured 0.92x at 28x28 (benchmarks/RESULTS.md)
         return cell
 
     def config(self) -> dict:

@@ -1,5 +1,16 @@
+"""Shared fixtures and helpers: the seed, the smoke reproduction (once per session), nbval-style checks."""
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import NamedTuple
+
+import nbformat
 import pytest
 import torch
+from nbval.plugin import (
+    coalesce_streams, find_comment_markers, find_metadata_tags, get_sanitize_patterns, transform_streams_for_comparison)
+
+NBVAL = Path(__file__).parent / "nbval"
 
 
 @pytest.fixture(autouse=True)
@@ -26,3 +37,63 @@ def randomize_bn(model):
                 if m.track_running_stats:
                     m.running_mean.uniform_(-0.5, 0.5)
                     m.running_var.uniform_(0.5, 2.0)
+
+
+class SmokeRun(NamedTuple):
+    results: Path        # result CSVs, runs/ and notebooks/ (the executed notebooks)
+    timings: list[dict]  # per notebook {"notebook", "status", "wall_seconds"}, then the total
+
+
+@pytest.fixture(scope="session")
+def smoke(tmp_path_factory) -> SmokeRun:
+    """Every notebook under the smoke profile, run once per session, shared by all tests that read it.
+
+    The one place that knows how the smoke run is produced. Tests must not write into it.
+    """
+    from gsnas import reproduce
+
+    out = tmp_path_factory.mktemp("results") / "smoke"
+    return SmokeRun(out, reproduce.run("smoke", results=out, log=lambda *_: None))
+
+
+# nbval's comparison (pytest --nbval-lax) without executing the notebook again: nbval's own
+# helpers pick the checked cells and normalise their outputs; its skip list is repeated here
+# because nbval keeps it on a pytest collector (IPyNbFile.skip_compare, lax, without nbdime).
+SKIP_COMPARE = {"metadata", "traceback", "prompt_number", "output_type", "name", "execution_count",
+                "application/vnd.jupyter.widget-view+json", "image/png", "image/jpeg"}
+SANITIZE = get_sanitize_patterns((NBVAL / "sanitize.cfg").read_text())
+
+
+def _sanitize(value):
+    if isinstance(value, str):
+        for regex, replace in SANITIZE:
+            value = re.sub(regex, replace, value)
+    return value
+
+
+def checked_outputs(path) -> list[tuple[str, dict]]:
+    """Per cell marked ``# NBVAL_CHECK_OUTPUT``: its source and its outputs as nbval compares them
+    (streams merged, per stream name or MIME type, sanitized with tests/nbval/sanitize.cfg)."""
+    cells = []
+    for cell in nbformat.read(path, as_version=4).cells:
+        options = dict(find_metadata_tags(cell.metadata))
+        options.update(find_comment_markers(cell.source))
+        if cell.cell_type != "code" or not options.get("check"):
+            continue
+        outputs = defaultdict(list)
+        for out in transform_streams_for_comparison(coalesce_streams(cell.outputs)):
+            for key, value in out.items():
+                for k, v in (value.items() if key == "data" else [(key, value)]):
+                    if k not in SKIP_COMPARE:
+                        outputs[k].append(_sanitize(v))
+        cells.append((cell.source, dict(outputs)))
+    return cells
+
+
+def assert_outputs_match(executed, reference) -> None:
+    """The checked cells of the ``executed`` notebook give the outputs of the ``reference`` notebook."""
+    got, want = checked_outputs(executed), checked_outputs(reference)
+    assert [s for s, _ in got] == [s for s, _ in want], \
+        f"the checked cells of {executed} differ from {reference}: regenerate it (tests/nbval/README.md)"
+    for (source, a), (_, b) in zip(got, want):
+        assert a == b, f"outputs of the cell\n{source}\nin {executed}:\n{a}\nreference {reference}:\n{b}"

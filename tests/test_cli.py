@@ -57,12 +57,14 @@ def test_describe_bad_input_exits_2_with_one_line(capsys, args, message):
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_console_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "gsnas", "describe", "--space", "s2", "--channels", "4",
                           "--layers", "3"], capture_output=True, text=True, check=True).stdout
     assert json.loads(out)["groups"] == 56
 
 
+@pytest.mark.slow
 def test_readme_library_example_runs_as_written(capsys):
     code = re.search(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
     scope = {}
@@ -73,6 +75,7 @@ def test_readme_library_example_runs_as_written(capsys):
     assert sum(p.numel() for p in pruned.parameters()) < sum(p.numel() for p in net.parameters())
 
 
+@pytest.mark.slow
 def test_cli_search_resume_and_overrides(capsys, tmp_path):
     out = tmp_path / "run"
     args = ["search", "--profile", "smoke", "--space", "s2", "--epochs", "1", "--out", str(out)]
@@ -86,6 +89,7 @@ def test_cli_search_resume_and_overrides(capsys, tmp_path):
     assert len(metrics) == 3  # header + epoch 1 (kept) + epoch 2 (resumed)
 
 
+@pytest.mark.slow
 def test_cli_darts_and_prune(capsys, tmp_path):
     assert main(["search", "--method", "darts", "--profile", "smoke", "--out", str(tmp_path / "d")]) == 0
     assert Genotype.load(tmp_path / "d" / "genotype.json").is_standard

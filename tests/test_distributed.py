@@ -22,6 +22,8 @@ from gsnas.config import config, load_profile
 from gsnas.proxsgd import ProxSGD
 from gsnas.loop import Run
 
+pytestmark = pytest.mark.slow
+
 SMALL = {"train_size": 64, "test_size": 32, "batch_size": 16, "epochs": 1, "channels": 4, "layers": 3,
          "image_size": 16}
 

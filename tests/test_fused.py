@@ -6,8 +6,9 @@ import torch
 import torch.nn.functional as F
 
 from gsnas import EvalNetwork, Supernet, get_genotype
+from gsnas.cell import set_fused
 from gsnas.darts import Architecture
-from gsnas.fused import build_plan, set_fused
+from gsnas.fused import build_plan
 
 
 def _pair(space, dtype=torch.float64, **kw):
@@ -58,14 +59,14 @@ def test_fused_float32_channels_last_within_1e4():
 
 def test_plan_batches_edges_that_share_inputs():
     net = Supernet("darts", 4, 5, 10, 1)
-    stages = build_plan(net.cells[0])
+    stages = build_plan(net.cells[0].edges)
     assert [len(s["edges"]) for s in stages] == [8, 3, 2, 1]
     kinds = {name: entry["kind"] for name, entry in zip(net.space.ops("normal")[0], stages[0]["ops"])}
     assert kinds == {"max_pool_3x3": "free", "avg_pool_3x3": "free", "skip_connect": "free",
                      "sep_conv_3x3": "chain", "sep_conv_5x5": "chain", "dil_conv_3x3": "chain",
                      "dil_conv_5x5": "chain"}
     assert all(len(e["members"]) == 8 for e in stages[0]["ops"])  # each op on all 8 input edges at once
-    reduce_kinds = {e["members"][0][4].__class__.__name__: e["kind"] for e in build_plan(net.cells[1])[0]["ops"]}
+    reduce_kinds = {e["members"][0][4].__class__.__name__: e["kind"] for e in build_plan(net.cells[1].edges)[0]["ops"]}
     assert reduce_kinds["FactorizedReduce"] == "each"  # stride-2 skip: edge by edge
 
 
@@ -73,7 +74,7 @@ def test_pruned_supernet_plan_skips_missing_edges():
     net = Supernet("darts", 4, 5, 10, 1)
     removed = {("normal", 0, op) for op in net.space.ops("normal")[0]}
     smaller = net.without(removed)
-    assert [len(s["edges"]) for s in build_plan(smaller.cells[0])] == [7, 3, 2, 1]
+    assert [len(s["edges"]) for s in build_plan(smaller.cells[0].edges)] == [7, 3, 2, 1]
     x = torch.randn(4, 1, 16, 16)
     set_fused(smaller, True).train()
     a = smaller(x)

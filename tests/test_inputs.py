@@ -60,11 +60,15 @@ def test_unwritable_output_folder(capsys, tmp_path):
     assert blocker.read_text() == "a file, not a folder"
 
 
-def test_resume_of_a_corrupted_checkpoint_is_one_line(capsys, tmp_path):
+@pytest.mark.parametrize("content, message", [(b"PK\x03\x04" + b"\0" * 40, "is truncated or corrupted"),
+                                              (b"GSNASCKPT1\n" + b"\0" * 40, "has the old gsnas format")],
+                         ids=["corrupted", "old-format"])
+def test_resume_of_a_bad_checkpoint_is_one_line(capsys, tmp_path, content, message):
     run = tmp_path / "run"
     run.mkdir()
-    (run / "checkpoint.pt").write_bytes(b"GSNASCKPT1\n" + b"\0" * 40)
+    (run / "checkpoint.pt").write_bytes(content)
     assert main(["search", "--profile", "smoke", "--out", str(run), "--resume"]) == 2
-    assert "truncated or corrupted" in capsys.readouterr().err
-    assert (run / "checkpoint.pt").read_bytes().startswith(b"GSNASCKPT1")
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert (run / "checkpoint.pt").read_bytes() == content
 

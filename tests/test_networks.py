@@ -4,7 +4,7 @@ import torch
 
 from conftest import randomize_bn, zero_groups
 from gsnas import DARTS_V1, DARTS_V2, EvalNetwork, Genotype, SPACES, Supernet, get_space
-from gsnas.fused import set_fused
+from gsnas.cell import set_fused
 from gsnas.ops import Gate
 from gsnas.spaces import DARTS_OPS, EDGES
 

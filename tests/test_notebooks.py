@@ -1,11 +1,18 @@
-"""Every notebook runs under the smoke profile with papermill and writes the result CSVs."""
+"""Every notebook runs under the smoke profile and writes the result CSVs; checked outputs match nbval's references.
+
+The smoke run is the session fixture ``smoke`` (tests/conftest.py): each notebook executes once.
+"""
 import json
+import shutil
 
 import pandas as pd
 import pytest
 
+from conftest import NBVAL, assert_outputs_match
 from gsnas import Genotype, reproduce
 from gsnas.results import PROVENANCE
+
+pytestmark = pytest.mark.slow
 
 SCHEMAS = {
     "table1_operation_pruning": ["mu", "threshold", "acc_before", "acc_after", "weights_pruned_pct", "params", "seed"],
@@ -15,12 +22,9 @@ SCHEMAS = {
     "table3_subspaces": ["space", "method", "seed_search", "seed_eval", "test_error", "params_m", "genotype"],
 }
 
-
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    out = tmp_path_factory.mktemp("results") / "smoke"
-    timings = reproduce.run("smoke", results=out, log=lambda *_: None)
-    return out, timings
+# tests/nbval/<reference>.ipynb: the smoke run's notebook it pins down (tests/nbval/regenerate.py makes them)
+REFERENCES = {"1_search": "search-darts-seed0", "2_darts_baseline": "darts_baseline-darts-seed0",
+              "3_evaluate": "evaluate-gsnas-darts-seed_search0-seed_eval0", "4_operation_pruning": "operation_pruning"}
 
 
 def test_every_notebook_ran(smoke):
@@ -56,8 +60,9 @@ def test_table_rows_per_experiment(smoke):
     assert list(t3["space"]) == ["s2"] and t3["test_error"].between(0, 100).all()
 
 
-def test_rerun_replaces_rows(smoke):
-    out, _ = smoke
+def test_rerun_replaces_rows(smoke, tmp_path):
+    """Re-running a notebook (on a copy: the session's smoke run stays as it ran) replaces its rows."""
+    out = shutil.copytree(smoke.results, tmp_path / "smoke")
     before = pd.read_csv(out / "searches.csv")
     reproduce.run("smoke", only=["darts_baseline"], results=out, log=lambda *_: None)
     after = pd.read_csv(out / "searches.csv")
@@ -71,3 +76,9 @@ def test_search_notebook_parameters_and_outputs(smoke):
     injected = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     assert injected and "space = \"darts\"" in "".join(injected[0]["source"])
     assert (out / "runs" / "search" / "gsnas-darts-seed0" / "group_norms.csv").exists()
+
+
+@pytest.mark.parametrize("reference", REFERENCES)
+def test_checked_outputs_match_the_references(smoke, reference):
+    """nbval --nbval-lax's check, on the notebooks the smoke run executed (no second execution)."""
+    assert_outputs_match(smoke.results / "notebooks" / f"{REFERENCES[reference]}.ipynb", NBVAL / f"{reference}.ipynb")

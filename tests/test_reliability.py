@@ -1,7 +1,11 @@
 """Checkpoints and result files survive crashes; bad numbers stop a run."""
+import hashlib
+import io
 import multiprocessing as mp
 import os
+import random
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -14,27 +18,73 @@ from gsnas.results import atomic_write_text, upsert_rows
 
 def test_checkpoint_round_trip_with_rng(tmp_path):
     torch.manual_seed(3)
+    random.seed(3), np.random.seed(3)
     state = {"w": torch.randn(5), "epoch": 2, "rng": checkpoint.rng_state()}
     checkpoint.save(tmp_path / "c.pt", state)
-    expected = torch.rand(3)
+    expected = torch.rand(3), random.random(), np.random.rand(3)
     loaded = checkpoint.load(tmp_path / "c.pt")
     checkpoint.set_rng_state(loaded["rng"])
-    assert torch.equal(torch.rand(3), expected) and torch.equal(loaded["w"], state["w"])
+    assert torch.equal(torch.rand(3), expected[0]) and random.random() == expected[1]
+    assert np.array_equal(np.random.rand(3), expected[2])
+    assert torch.equal(loaded["w"], state["w"]) and loaded["epoch"] == 2
 
 
-@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage"])
-def test_damaged_checkpoint_is_one_clear_error(tmp_path, damage):
+def test_checkpoint_is_a_plain_torch_file(tmp_path):
+    state = {"w": torch.randn(5), "epoch": 2, "rng": checkpoint.rng_state()}
+    checkpoint.save(tmp_path / "c.pt", state)
+    loaded = torch.load(tmp_path / "c.pt", weights_only=True)
+    assert torch.equal(loaded["w"], state["w"]) and loaded["epoch"] == 2
+
+
+def _damaged(tmp_path, damage):
+    """A checkpoint file, cut short or with one byte flipped (in the tensor data or in the pickled keys)."""
     path = tmp_path / "c.pt"
-    checkpoint.save(path, {"w": torch.randn(100)})
+    w = torch.arange(100, dtype=torch.float32)
+    checkpoint.save(path, {"w": w, "epoch": 7})
     data = path.read_bytes()
-    if damage == "truncate":
-        path.write_bytes(data[: len(data) // 2])
-    elif damage == "flip":
-        path.write_bytes(data[:-10] + bytes([data[-10] ^ 0xFF]) + data[-9:])
+    cuts = {"cut1": 1, "cut100": 100, "cut_half": len(data) // 2, "cut_last": len(data) - 1}
+    if damage in cuts:
+        data = data[:cuts[damage]]
     else:
-        path.write_bytes(b"not a checkpoint at all")
-    with pytest.raises(ValueError, match=r"c\.pt (is truncated or corrupted|is not a gsnas checkpoint)"):
+        at = data.index(w.numpy().tobytes()) + 37 if damage == "flip_tensor" else data.index(b"epoch") + 2
+        data = data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:]
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("damage", ["cut1", "cut100", "cut_half", "cut_last", "flip_tensor", "flip_pickle"])
+def test_damaged_checkpoint_is_one_clear_error(tmp_path, damage):
+    path = _damaged(tmp_path, damage)
+    with pytest.raises(ValueError, match=r"c\.pt is truncated or corrupted \(") as e:
         checkpoint.load(path)
+    assert "\n" not in str(e.value)
+
+
+def test_a_flipped_tensor_byte_is_what_plain_torch_load_misses(tmp_path):
+    """Why ``load`` checks the archive's CRCs: torch.load reads the damaged tensor silently."""
+    path = _damaged(tmp_path, "flip_tensor")
+    assert not torch.equal(torch.load(path, weights_only=True)["w"], torch.arange(100, dtype=torch.float32))
+
+
+def test_not_a_checkpoint_is_one_clear_error(tmp_path):
+    (tmp_path / "c.pt").write_bytes(b"not a checkpoint at all")
+    with pytest.raises(ValueError, match=r"c\.pt is truncated or corrupted \(BadZipFile"):
+        checkpoint.load(tmp_path / "c.pt")
+    with pytest.raises(ValueError, match=r"cannot read checkpoint .*missing\.pt"):
+        checkpoint.load(tmp_path / "missing.pt")
+
+
+def test_old_format_is_one_line_saying_how_to_upgrade(tmp_path):
+    path = tmp_path / "c.pt"
+    buffer = io.BytesIO()
+    torch.save({"w": torch.ones(3), "epoch": 4}, buffer)
+    payload = buffer.getvalue()
+    path.write_bytes(checkpoint.OLD_MAGIC + hashlib.sha256(payload).digest() + payload)
+    with pytest.raises(ValueError, match=r"c\.pt has the old gsnas format; convert it with .*checkpoint\.upgrade") as e:
+        checkpoint.load(path)
+    assert "\n" not in str(e.value)
+    checkpoint.upgrade(path)
+    assert checkpoint.load(path)["epoch"] == 4 and torch.load(path, weights_only=True)["epoch"] == 4
 
 
 def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
@@ -113,6 +163,7 @@ def _weights(path):
     return checkpoint.load(path)["model"]
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(tmp_path):
     import signal
     import subprocess

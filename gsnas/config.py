@@ -114,6 +114,10 @@ class SearchConfig(RunConfig):
     normalize: str = "div"
     grad_clip: float = 0.0            # 0: no clipping (the paper's search)
     thresholds: list = field(default_factory=lambda: list(THRESHOLDS))
+    prune_dead: bool = True           # stop computing ops that are dead (gsnas.search.DeadOps): a speedup that
+                                      # leaves the genotype unchanged (make bench), not a change of method
+    prune_patience: int = 10          # ...once its prox point was 0 this many steps in a row,
+    prune_threshold: float = 1e-6     # ...its norm is at most this, and it will be <= thresholds[0] at the end
 
     def __post_init__(self):
         super().__post_init__()
@@ -125,6 +129,10 @@ class SearchConfig(RunConfig):
         get_space(self.space)
         check_dims(self.channels, self.layers, 2, 1)
         check_mu(self.mu, self.normalize)
+        if not isinstance(self.prune_dead, bool):
+            raise ValueError(f"prune_dead must be true or false, got {self.prune_dead!r}")
+        _positive_int("prune_patience", self.prune_patience)
+        _positive("prune_threshold", self.prune_threshold)
         if self.tau not in TAU_MODES:
             raise ValueError(f"unknown tau {self.tau!r}; valid: {', '.join(TAU_MODES)}")
 

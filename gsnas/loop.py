@@ -115,14 +115,22 @@ class Run:
     def wall(self) -> float:
         return self.elapsed + time.time() - self.started
 
+    def saved(self) -> dict | None:
+        """The checkpoint this run resumes from (loaded once), or None: what to rebuild before ``resume``."""
+        if not hasattr(self, "_saved"):
+            folder = Path(self.cfg.out) if self.cfg.out else None  # every rank reads, rank 0 writes
+            path = folder / "checkpoint.pt" if folder else None
+            exists = self.cfg.resume and path and path.exists()
+            self._saved = checkpoint.load(path, map_location=self.device) if exists else None
+        return self._saved
+
     def resume(self, objects: dict) -> int:
         """Register what a checkpoint holds (things with state_dict); load it if resuming. The epoch to start at."""
         self.objects, self.partial = objects, None
-        folder = Path(self.cfg.out) if self.cfg.out else None  # every rank reads, rank 0 writes
-        path = folder / "checkpoint.pt" if folder else None
-        if not (self.cfg.resume and path and path.exists()):
+        state = self.saved()
+        if state is None:
             return 0
-        state = checkpoint.load(path, map_location=self.device)
+        folder = Path(self.cfg.out)
         for name, obj in objects.items():
             obj.load_state_dict(state[name])
         checkpoint.set_rng_state(state["rng"])

@@ -32,6 +32,12 @@ per run. Two layouts feed it:
 Params without a gradient are skipped, as in ``torch.optim``: no momentum update, no step,
 and no part in their group's norm for that step (their group keeps its mu_k).
 
+Each ``"group"`` param group counts ``zero_steps``: the steps in a row its prox point was
+exactly zero (a cut group then decays by (1 - lr) a step). The flat layout counts on the
+device (no step reads a value back); ``zero_steps()`` and ``state_dict`` bring the counts
+into the groups' options, so they travel with checkpoints. GS-NAS's search reads them to
+stop computing operations that are dead (``gsnas.search``).
+
 (Longer than this package's other modules: the optimizer, its group layout and its flat
 buffers share the one step above and are read together.)
 """
@@ -91,9 +97,26 @@ class ProxSGD(Optimizer):
         super().load_state_dict(state_dict)
         self._flats = {}  # the state and the groups are new objects
 
+    def state_dict(self):
+        self.zero_steps()
+        return super().state_dict()
+
+    def zero_steps(self) -> dict:
+        """Per "group" param group (by its ``name``, else its index): steps in a row its prox point was 0."""
+        for flat in self._flats.values():
+            flat.lay.sync_zero_steps()
+        return {g.get("name", i): g["zero_steps"] for i, g in enumerate(self.param_groups)
+                if _grouping(g) == "group" and g["mu"] > 0}
+
+    def _drop(self, key) -> None:
+        flat = self._flats.pop(key, None)
+        if flat is not None:
+            flat.lay.sync_zero_steps()
+
     def add_param_group(self, param_group: dict) -> None:
         super().add_param_group(param_group)
         group = self.param_groups[-1]
+        group.setdefault("zero_steps", 0)
         _check("lr", group["lr"], lambda x: x > 0, "> 0")
         _check("rho", group["rho"], lambda x: 0 < x <= 1, "in (0, 1]")
         _check("lr_decay", group["lr_decay"], lambda x: x >= 0, ">= 0")
@@ -131,9 +154,9 @@ class ProxSGD(Optimizer):
                 continue
             flat = self._flat(groups, params) if groups[0]["flat"] and live == len(params) else None
             if flat is not None:
-                flat.step(groups[0], grads)
+                flat.lay.count_zero_steps(flat.step(groups[0], grads))
             else:
-                self._flats.pop(tuple(map(id, groups)), None)  # its params may now be out of phase
+                self._drop(tuple(map(id, groups)))  # its params may now be out of phase
                 self._gathered_step(groups)
         return loss
 
@@ -165,7 +188,7 @@ class ProxSGD(Optimizer):
                 len({self.state[p].get("step", 0) for p in params}) > 1:
             return None
         for stale in [k for k, f in self._flats.items() if not f.holds(f.params)]:  # their params moved here
-            del self._flats[stale]
+            self._drop(stale)
         self._flats[key] = flat = _Flat(_Layout(groups, like), params, self.state, groups[0]["tau"] == "adaptive")
         return flat
 
@@ -194,7 +217,8 @@ class ProxSGD(Optimizer):
         r_list = [s["exp_avg_sq"] for s in states] if adaptive else None
         w, v = cat(params), cat(v_list)
         r = cat(r_list) if adaptive else None
-        _update(w, cat([p.grad for p in params]), v, r, lay, group, t)
+        lay.count_zero_steps(_update(w, cat([p.grad for p in params]), v, r, lay, group, t))
+        lay.sync_zero_steps()  # this layout lives for one step
         sizes = [p.numel() for p in params]
         for dst, src in ((params, w), (v_list, v), (r_list, r)):
             if dst is not None:
@@ -210,8 +234,11 @@ def _init_state(state: dict, p, adaptive: bool) -> dict:
     return state
 
 
-def _update(w, g, v, r, lay: "_Layout", group: dict, t) -> None:
-    """One ProxSGD step, in place, on flat buffers laid out by ``lay``; ``t`` a step count or one per element."""
+def _update(w, g, v, r, lay: "_Layout", group: dict, t):
+    """One ProxSGD step, in place, on flat buffers laid out by ``lay``; ``t`` a step count or one per element.
+
+    Returns the prox's scaling per penalised group (0: its prox point is zero), or None.
+    """
     rho = group["rho"] / (t + 4) ** group["rho_decay"]
     lr = group["lr"] / (t + 4) ** group["lr_decay"]
     v.lerp_(g, rho)
@@ -226,6 +253,7 @@ def _update(w, g, v, r, lay: "_Layout", group: dict, t) -> None:
         b = v.clone()
         lay.scale(b, tau, torch.Tensor.div_)
         b.neg_().add_(w)
+    scale = None
     if lay.shrink is not None:  # the group prox, on the runs of groups that carry a penalty
         first, skip, mu = lay.shrink
         norm = torch.cat([torch.linalg.vector_norm(run, dim=1) for run in lay.per_run(b)[first:]])
@@ -236,6 +264,7 @@ def _update(w, g, v, r, lay: "_Layout", group: dict, t) -> None:
         index, lo, hi = lay.box
         b.index_copy_(0, index, torch.clamp(b.index_select(0, index), lo, hi))
     w.lerp_(b, lr)
+    return scale
 
 
 class _Layout:
@@ -248,17 +277,19 @@ class _Layout:
 
     def __init__(self, groups, like, live=None):
         live = live or [g["params"] for g in groups]
-        units = []  # (penalised, group size, number of groups, params, mu_k)
+        units = []  # (penalised, group size, number of groups, params, mu_k, param group counting zero steps)
         for g, ps in zip(groups, live):
             kind, mu = _grouping(g), g["mu"]
             if kind == "none":
-                units += [(False, 1, p.numel(), [p], 0.0) for p in ps]
+                units += [(False, 1, p.numel(), [p], 0.0, None) for p in ps]
             elif kind == "tensor":
-                units += [(mu > 0, p.numel(), 1, [p], _mu_k(mu, g["normalize"], p.numel())) for p in ps]
+                units += [(mu > 0, p.numel(), 1, [p], _mu_k(mu, g["normalize"], p.numel()), None) for p in ps]
             elif ps:
                 full = sum(p.numel() for p in g["params"])  # mu_k follows the group, present or not
-                units.append((mu > 0, sum(p.numel() for p in ps), 1, ps, _mu_k(mu, g["normalize"], full)))
+                units.append((mu > 0, sum(p.numel() for p in ps), 1, ps, _mu_k(mu, g["normalize"], full), g))
         units.sort(key=lambda u: (u[0], u[1]))
+        self.counted = [u[5] for u in units if u[0]]  # per penalised group: its param group, if a "group"
+        self.zero = None  # their counts of zero prox points, on the device once counting
         self.params = [p for u in units for p in u[3]]
         self.runs, start, first = [], 0, None  # (first element, number of groups, group size)
         for (penalised, size), run in itertools.groupby(units, key=lambda u: (u[0], u[1])):
@@ -284,6 +315,21 @@ class _Layout:
             lo = torch.cat([torch.full((n,), lo, **dev) for _, n, lo, _ in spans])
             hi = torch.cat([torch.full((n,), hi, **dev) for _, n, _, hi in spans])
             self.box = (index, lo, hi)
+
+    def count_zero_steps(self, scale) -> None:
+        """Advance the penalised groups' counts of zero prox points, on the device (0 again when not zero)."""
+        if scale is None:
+            return
+        if self.zero is None:
+            self.zero = torch.tensor([g.get("zero_steps", 0) if g else 0 for g in self.counted], device=scale.device)
+        self.zero = torch.where(scale == 0, self.zero + 1, 0)
+
+    def sync_zero_steps(self) -> None:
+        """Write the counts into the "group" param groups' ``zero_steps`` (one read-back)."""
+        if self.zero is not None:
+            for g, n in zip(self.counted, self.zero.tolist()):
+                if g is not None:
+                    g["zero_steps"] = n
 
     def per_run(self, x):
         """x as one (groups, size) view per run."""
@@ -359,4 +405,4 @@ class _Flat:
         for s in self.states:
             s["step"] = t
         torch._foreach_copy_(self.g_views_bucket, grads)
-        _update(self.w, self.g, self.v, self.r, self.lay, group, t)
+        return _update(self.w, self.g, self.v, self.r, self.lay, group, t)

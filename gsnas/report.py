@@ -177,6 +177,30 @@ def trajectories(res: Results, method="gsnas", space="darts", seed=0):
     return ax.figure
 
 
+def search_speed(res: Results, space="darts"):
+    """Operations still computed and training images/s per epoch of each GS-NAS search (``prune_dead``).
+
+    None when the searches predate removal (their metrics lack ``ops_computed``).
+    """
+    s = res["searches"].query("method == 'gsnas' and space == @space")
+    frames = []
+    for _, row in s.iterrows():
+        m = pd.read_csv(res.folder / row["run_dir"] / "metrics.csv")
+        if "ops_computed" in m:
+            frames.append(m.assign(seed=row["seed"]))
+    if not frames:
+        return None
+    m = pd.concat(frames)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    sns.lineplot(data=m, x="epoch", y="ops_computed", hue="seed", marker="o", ax=axes[0], palette="tab10")
+    sns.lineplot(data=m, x="epoch", y="images_per_s", hue="seed", marker="o", ax=axes[1], palette="tab10")
+    axes[0].set(ylabel="operations computed (at the epoch's start)", ylim=(0, None))
+    axes[1].set(ylabel="training images / s", ylim=(0, None))
+    fig.suptitle(f"GS-NAS searches on {space} removing dead operations ({res.describe('searches')})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def accuracy_vs_pruned(figure1: pd.DataFrame, ax=None):
     """Accuracy of the retrained network against the percentage of weights pruned (one run's rows)."""
     if ax is None:

@@ -6,10 +6,24 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+import bench  # noqa: E402
 
 
+def test_regressions_are_flagged_in_the_direction_of_the_target(tmp_path):
+    previous = tmp_path / "results.json"
+    previous.write_text(json.dumps({"figures": [{"figure": "a", "ratio": 0.5}, {"figure": "b", "ratio": 2.0},
+                                                {"figure": "c", "ratio": 0.5}]}))
+    figures = [{"figure": "a", "ratio": 0.61, "target": "<= 1.0"},         # 22 % slower
+               {"figure": "b", "ratio": 1.6, "target": ">= 3"},           # a speed-up 25 % smaller
+               {"figure": "c", "ratio": 0.59, "target": "<= 1.0"},        # 18 % slower: within noise
+               {"figure": "new", "ratio": 1.0, "target": "<= 1.0"}]
+    bench.regressions(figures, previous)
+    assert [f.get("regressed") for f in figures] == [True, True, False, None]
+
+
+@pytest.mark.slow
 def test_bench_quick_reports_every_figure(tmp_path):
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench.py"), "--quick", "--out", str(tmp_path),
                            "--results", str(REPO / "results" / "cpu")], capture_output=True, text=True, timeout=600)
@@ -21,12 +35,16 @@ def test_bench_quick_reports_every_figure(tmp_path):
     reference = figures["supernet step speed-up over the edge-by-edge NCHW reference"]
     assert reference["agree_1e-4"], reference  # the fast path computes the same logits and gradients
     assert 0 < figures["peak RSS of the cpu search"]["ratio"] < 24
+    dead = figures["smoke GS-NAS search removing dead ops / without"]
+    assert dead["same_genotypes"] and dead["seeds"][0]["ops_removed"] > 0, dead
+    assert dead["seeds"][0]["ops_computed"][-1] < dead["seeds"][0]["ops_computed"][0]
     speed = report["pruning_speed"]
     assert speed[0]["network"] == "unpruned" and all(r["latency_b64_ms"] > 0 for r in speed)
     assert all(r["params"] <= speed[0]["params"] for r in speed)  # pruning never adds weights
     assert (tmp_path / "RESULTS.md").read_text().startswith("# Benchmark results")
 
 
+@pytest.mark.slow
 def test_gpu_script_dry_run_on_cpu(tmp_path):
     out = tmp_path / "gpu.json"
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu.py"), "--device", "cpu", "--steps", "1",

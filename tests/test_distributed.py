@@ -85,6 +85,14 @@ def test_two_process_darts_and_training_keep_ranks_identical(tmp_path, command, 
     assert (out / "metrics.csv").exists() and not (out.parent / "rank1").exists()
 
 
+def test_two_process_search_removes_the_same_dead_ops(tmp_path):
+    options = {**SMALL, "batch_size": 4, "space": "s2", "lr": 0.6, "mu": 3.0, "grad_clip": 1.0,
+               "prune_dead": "true", "prune_patience": 2}
+    out, result = _torchrun(tmp_path, "search", *_flags(options))
+    assert result["ops_removed"] > 0  # removals follow from the weights, identical on both ranks
+    assert result["rank_weight_spread"] == 0.0
+
+
 def test_batch_must_split_evenly(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gsnas",
            "search", "--profile", "smoke", "--out", str(tmp_path / "x"), *_flags({**SMALL, "batch_size": 15})]

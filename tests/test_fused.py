@@ -34,6 +34,7 @@ def test_fused_matches_edge_by_edge_in_float64(space):
     torch.testing.assert_close(gf, gr, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_fused_matches_with_darts_alphas():
     ref, fused = _pair("darts")
     arch = Architecture(ref).double()
@@ -47,6 +48,7 @@ def test_fused_matches_with_darts_alphas():
     torch.testing.assert_close(gf, gr, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_fused_float32_channels_last_within_1e4():
     """The benchmark's criterion: logits and the whole gradient agree to relative 1e-4 in float32."""
     ref, fused = _pair("darts", dtype=torch.float32)
@@ -70,6 +72,7 @@ def test_plan_batches_edges_that_share_inputs():
     assert reduce_kinds["FactorizedReduce"] == "each"  # stride-2 skip: edge by edge
 
 
+@pytest.mark.slow
 def test_pruned_supernet_plan_skips_missing_edges():
     net = Supernet("darts", 4, 5, 10, 1)
     removed = {("normal", 0, op) for op in net.space.ops("normal")[0]}

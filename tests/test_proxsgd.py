@@ -565,6 +565,7 @@ def _train(net, opt, x, y, steps, aux=False):
         opt.step()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tau_mode", ["constant", "adaptive"])
 def test_flat_path_matches_per_tensor_path(tau_mode):
     (a, opt_a), (b, opt_b) = _supernet_pair(tau_mode)
@@ -582,6 +583,7 @@ def test_flat_path_matches_per_tensor_path(tau_mode):
     assert len({opt_a.state[p]["momentum_buffer"].untyped_storage().data_ptr() for p in regularised}) == 1
 
 
+@pytest.mark.slow
 def test_flat_path_follows_params_that_were_moved():
     """Replacing a param's storage (here: channels_last) after a step rebuilds the buffers from it."""
     (a, opt_a), (b, opt_b) = _supernet_pair("constant")
@@ -595,3 +597,27 @@ def test_flat_path_follows_params_that_were_moved():
     assert len(opt_a._flats) == 1
     convs = [p for p in a.parameters() if p.dim() == 4]
     assert all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+
+
+@pytest.mark.parametrize("flat", [True, False])
+def test_zero_steps_count_the_steps_a_prox_point_was_zero(flat):
+    torch.manual_seed(0)
+    cut, kept, free = (torch.nn.Parameter(torch.randn(6)) for _ in range(3))
+    groups = [{"params": [cut], "mu": 1e6, "name": "cut"}, {"params": [kept], "mu": 1e-9, "name": "kept"},
+              {"params": [free], "mu": 0.0, "name": "free"}]
+    opt = ProxSGD(groups, lr=0.1, flat=flat)
+    for _ in range(3):
+        for p in (cut, kept, free):
+            p.grad = torch.randn(6)
+        opt.step()
+    assert opt.zero_steps() == {"cut": 3, "kept": 0}  # "free" has no group to cut
+    again = ProxSGD([{**g, "params": g["params"]} for g in groups], lr=0.1, flat=flat)
+    again.load_state_dict(opt.state_dict())  # the counts travel with checkpoints
+    for p in (cut, kept, free):
+        p.grad = torch.randn(6)
+    again.step()
+    assert again.zero_steps() == {"cut": 4, "kept": 0}
+    cut.grad = None  # a skipped step counts nothing
+    kept.grad = free.grad = torch.randn(6)
+    again.step()
+    assert again.zero_steps() == {"cut": 4, "kept": 0}

@@ -1,0 +1,49 @@
+"""The claims ledger: verdicts follow from the result tables, and say so when a claim fails."""
+import math
+
+import pandas as pd
+import pytest
+
+from gsnas import claims
+
+
+def _table2(gsnas, darts):
+    rows = [{"method": m, "seed_search": i, "seed_eval": 0, "test_acc": a, "param_free_share": 0.0}
+            for m, accs in (("gsnas", gsnas), ("darts", darts)) for i, a in enumerate(accs)]
+    return {"table2_darts_space": pd.DataFrame(rows)}
+
+
+def test_welch_matches_the_formula():
+    diff, se = claims.welch([1.0, 2.0, 3.0], [0.0, 2.0])
+    assert diff == pytest.approx(1.0) and se == pytest.approx(math.sqrt(1.0 / 3 + 2.0 / 2))
+    assert math.isnan(claims.welch([1.0], [2.0, 3.0])[1])  # one run: no spread, no verdict
+
+
+@pytest.mark.parametrize("gsnas,darts,verdict", [
+    ([90.0, 90.2, 89.8], [90.1, 89.9, 90.0], "reproduced"),       # equal within noise
+    ([85.0, 85.2, 84.8], [90.1, 89.9, 90.0], "not reproduced"),   # clearly worse
+    ([90.0], [90.1, 89.9], "inconclusive"),                       # one search
+])
+def test_competitive_with_darts(gsnas, darts, verdict):
+    assert claims.competitive_with_darts(_table2(gsnas, darts))["verdict"] == verdict
+
+
+def test_zero_gap_fails_on_any_difference():
+    rows = [{"mu": 0.1, "threshold": t, "seed": 0, "acc_before": 90.0, "acc_after": a}
+            for t, a in ((1e-6, 90.0), (1e-3, 89.99), (0.5, 50.0))]
+    row = claims.zero_gap_pruning({"table1_operation_pruning": pd.DataFrame(rows)})
+    assert row["verdict"] == "not reproduced" and "0.01" in row["our_evidence"]
+    rows[1]["acc_after"] = 90.0  # the 0.5 threshold is not part of the claim
+    assert claims.zero_gap_pruning({"table1_operation_pruning": pd.DataFrame(rows)})["verdict"] == "reproduced"
+
+
+def test_eval_seeds_are_averaged_before_the_spread():
+    df = pd.DataFrame([{"method": "gsnas", "seed_search": s, "seed_eval": e, "test_acc": 90 + s + e / 10}
+                       for s in (0, 1) for e in (0, 1)])
+    assert claims.per_search(df, "test_acc")["test_acc"].tolist() == pytest.approx([90.05, 91.05])
+
+
+def test_missing_experiments_are_inconclusive_not_errors():
+    df = claims.ledger({})
+    assert list(df.columns) == claims.COLUMNS and len(df) == len(claims.CLAIMS)
+    assert set(df["verdict"]) == {"inconclusive"} and df["paper_evidence"].str.len().min() > 0

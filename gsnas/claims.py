@@ -20,7 +20,6 @@ from . import paper
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 COLUMNS = ["claim_id", "claim", "paper_evidence", "our_evidence", "criterion", "verdict"]
-PARAM_FREE = ("skip_connect", "max_pool_3x3", "avg_pool_3x3", "noise")
 
 
 def _table(tables: dict, name: str, *columns) -> pd.DataFrame | None:

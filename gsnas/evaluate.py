@@ -86,3 +86,20 @@ def prune(cfg: PruneConfig) -> dict:
         if run.out:
             atomic_write_text(run.out / f"pruned_{t:g}.json", json.dumps(pruned.config()) + "\n")
     return run.finish({"acc_before": before, "params_unpruned": full, "group_by": cfg.group_by, "after": rows})
+
+
+def random_removal(net: EvalNetwork, params: int, seed: int) -> set[tuple[int, int, str]]:
+    """The random-pruning control: op instances drawn in a random order until at most ``params`` weights remain.
+
+    Removes what operation pruning would, in number of weights, but chosen by chance.
+    """
+    groups = net.op_groups()
+    order = torch.randperm(len(groups), generator=torch.Generator().manual_seed(seed)).tolist()
+    removed, left = set(), count_params(net) - (count_params(net.auxiliary_head) if net.auxiliary_head else 0)
+    for i in order:
+        if left <= params:
+            break
+        g = groups[i]
+        removed.add((g.cell, g.edge, g.op))
+        left -= g.size
+    return removed

@@ -13,6 +13,8 @@ from .spaces import EDGES, STEPS, check_op
 
 Node = tuple[tuple[str, int], ...]
 INPUT_FREE_OPS = {"noise"}  # ops whose output does not depend on their input
+PARAM_FREE_OPS = {"skip_connect", "max_pool_3x3", "avg_pool_3x3", "noise"}  # in an evaluation network: no weights
+# (a stride-2 skip is a FactorizedReduce with weights, but counts as a skip, as in RobustDARTS)
 
 
 def _nodes(cell, kind) -> tuple[Node, ...]:
@@ -77,6 +79,15 @@ class Genotype:
     def num_ops(self, cell_type: str | None = None) -> int:
         kinds = [cell_type] if cell_type else ["normal", "reduce"]
         return sum(len(node) for kind in kinds for node in self.cell(kind))
+
+    def count(self, ops, cell_type: str | None = None) -> int:
+        """How many of the cells' operations are in ``ops``."""
+        kinds = [cell_type] if cell_type else ["normal", "reduce"]
+        return sum(op in ops for kind in kinds for node in self.cell(kind) for op, _ in node)
+
+    def param_free_share(self) -> float:
+        """Share of both cells' operations that have no weights (skip, pools, noise; RobustDARTS' measure)."""
+        return self.count(PARAM_FREE_OPS) / max(self.num_ops(), 1)
 
     def simplify(self) -> "Genotype":
         """Drop nodes that are always zero, the ops reading them, and their place in the concat.
@@ -213,3 +224,22 @@ def get_genotype(spec: "str | Path | dict | Genotype") -> Genotype:
         except ValueError as e:
             raise ValueError(f"genotype file {str(path)!r}: {e}") from None
     raise ValueError(f"unknown genotype {str(spec)!r}; valid: {', '.join(GENOTYPES)} or a .json file")
+
+
+def random_genotype(space, seed: int) -> Genotype:
+    """A DARTS cell drawn uniformly from ``space``: per node 2 distinct inputs, each with one of its edge's ops.
+
+    The random-search baseline of Li & Talwalkar (2019) and Yang et al. (2020); ``none`` is never drawn.
+    """
+    import random
+
+    rng = random.Random(seed)
+    cells = {}
+    for kind in ("normal", "reduce"):
+        nodes = []
+        for node in range(2, 2 + STEPS):
+            inputs = sorted(rng.sample(range(node), 2))
+            nodes.append([(rng.choice([op for op in space.ops(kind)[EDGES.index((node, s))] if op != "none"]), s)
+                          for s in inputs])
+        cells[kind], cells[f"{kind}_concat"] = nodes, range(2, 2 + STEPS)
+    return Genotype(**cells)

@@ -114,7 +114,10 @@ class EvalNetwork(CellNetwork):
         Weights are inherited; a cell keeps its concat (a node left without inputs
         is zero), so a network whose pruned groups are exactly zero is unchanged.
         """
-        _, removed = split_by_norm(self.group_norms(), threshold)
+        return self.without(split_by_norm(self.group_norms(), threshold)[1])
+
+    def without(self, removed: set[tuple[int, int, str]]) -> "EvalNetwork":
+        """A physically smaller copy without the (cell index, edge, op) instances in ``removed``, weights inherited."""
         cell_nodes = [
             tuple(tuple((op, s) for op, s in node if (i, EDGES.index((n + 2, s)), op) not in removed)
                   for n, node in enumerate(nodes))

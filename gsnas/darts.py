@@ -98,15 +98,22 @@ def darts_search(cfg: DartsConfig) -> dict:
         sched.step()
         with torch.no_grad():
             test_acc = epoch_accuracy(run, epoch, net, test_loader, alphas=arch.weights())
-        run.end_epoch(epoch, {"train_loss": loss, "train_acc": acc, "test_acc": test_acc, "lr": lr},
-                      alphas_frame(arch))
+        run.end_epoch(epoch, {"train_loss": loss, "train_acc": acc, "test_acc": test_acc, "lr": lr,
+                              "alpha_max_mean": alpha_max_mean(arch)}, alphas_frame(arch))
     genotype = arch.genotype()
     if run.out:
         genotype.save(run.out / "genotype.json")
     before = run.metrics[-1]["test_acc"]  # the last epoch's: the same supernet on the same test set
     after = accuracy(discretize(net, genotype), test_loader, run.device)
     return run.finish({"acc_before": before, "acc_after": after, "genotype": genotype.to_dict(),
-                       "supernet_params": count_params(net)})
+                       "supernet_params": count_params(net), "alpha_max_mean": alpha_max_mean(arch),
+                       "train_acc_first": run.metrics[0]["train_acc"], "train_acc_last": run.metrics[-1]["train_acc"]})
+
+
+@torch.no_grad()
+def alpha_max_mean(arch: Architecture) -> float:
+    """Mean over edges (both cell types) of the largest softmax weight: 1/ops when alpha is uniform."""
+    return torch.stack([w.max() for ws in arch.weights().values() for w in ws]).mean().item()
 
 
 def alphas_frame(arch: Architecture) -> pd.DataFrame:

@@ -164,6 +164,7 @@ def search(cfg: SearchConfig) -> dict:
                               before=run.metrics[-1]["test_acc"], dead=dead.norms(cfg.epochs * steps_per_epoch),
                               space=full.space)
     return run.finish({**result, "supernet_params": supernet_params, "ops_removed": len(dead.removed),
+                       "train_acc_first": run.metrics[0]["train_acc"], "train_acc_last": run.metrics[-1]["train_acc"],
                        "revived": len(dead.revived), "revived_after_steps": max(dead.revived.values(), default=0)})
 
 

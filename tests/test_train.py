@@ -60,6 +60,10 @@ def test_darts_baseline_learns_alpha_and_discretizes(tmp_path):
     small = discretize(net, geno)
     assert sum(len(e.ops) for c in small.cells for e in c.edges.values()) == 8 * 3  # 8 ops per cell, 3 cells
     assert 0 <= res["acc_after"] <= 100 and 0 <= res["acc_before"] <= 100
+    weights = [torch.softmax(a, -1) for kind in ("normal", "reduce") for a in (state[f"alphas.{kind}.{k}"]
+                                                                           for k in range(14))]
+    assert res["alpha_max_mean"] == pytest.approx(torch.stack([w.max() for w in weights]).mean().item())
+    assert res["alpha_max_mean"] > 1 / 8  # uniform over the 8 ops of the darts space would be 1/8
 
 
 def test_darts_freezes_gates():

@@ -80,6 +80,7 @@ class Run:
         self.train_set = data.load(cfg.dataset, True, cfg.data_root, size, augment=not self.resident,
                                    cutout=0 if self.resident else cutout, size=cfg.train_size, seed=cfg.seed)
         self.test_set = data.load(cfg.dataset, False, cfg.data_root, size, size=cfg.test_size, seed=cfg.seed)
+        self.objects: dict = {}  # what checkpoints hold (``resume`` registers them)
         self.metrics: list[dict] = []
         self.norms: list[pd.DataFrame] = []
         self.elapsed = 0.0  # wall seconds of earlier (resumed) sessions

@@ -114,12 +114,11 @@ class _Search:
         old = dict(self.net.named_parameters())
         for name, p in net.named_parameters():
             opt.state[p] = {k: v.clone() if torch.is_tensor(v) else v for k, v in self.opt.state[old[name]].items()}
-        counts = {g["name"]: g["zero_steps"] for g in self.opt.param_groups}
+        counts = self.opt.zero_steps()
         for g in opt.param_groups:
-            g["zero_steps"] = counts[g["name"]]
+            g["zero_steps"] = counts.get(g["name"], 0)
         self._set(net, opt)
-        if hasattr(self.run, "objects"):
-            self.run.objects.update(model=net, optimizer=opt)
+        self.run.objects.update(model=net, optimizer=opt)  # what checkpoints save from now on
 
     def ops_computed(self) -> int:
         """Candidate operations the supernet still computes (over all its cells, ``none`` excluded)."""

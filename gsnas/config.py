@@ -114,8 +114,8 @@ class SearchConfig(RunConfig):
     normalize: str = "div"
     grad_clip: float = 0.0            # 0: no clipping (the paper's search)
     thresholds: list = field(default_factory=lambda: list(THRESHOLDS))
-    prune_dead: bool = True           # stop computing ops that are dead (gsnas.search.DeadOps): a speedup that
-                                      # leaves the genotype unchanged (make bench), not a change of method
+    prune_dead: bool = True           # stop computing ops that are dead (gsnas.search.DeadOps): a speedup, not a
+                                      # change of method (the genotype is meant to stay the same: make bench checks)
     prune_patience: int = 10          # ...once its prox point was 0 this many steps in a row,
     prune_threshold: float = 1e-6     # ...its norm is at most this, and it will be <= thresholds[0] at the end
 

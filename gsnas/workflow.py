@@ -97,12 +97,14 @@ def check(job_list: list[Job]) -> None:
     """Each job's parameters are its notebook's, its run is its own, what it needs is a job before it."""
     import papermill as pm
 
-    seen = set()
+    seen, parameters = set(), {}
     for job in job_list:
         path = REPO / "notebooks" / f"{job.notebook}.ipynb"
         if not path.is_file():
             raise ValueError(f"no notebook {path.relative_to(REPO)} for run {job.run}")
-        valid = pm.inspect_notebook(str(path))
+        if job.notebook not in parameters:  # its parameters cell, as papermill reads it
+            parameters[job.notebook] = pm.inspect_notebook(str(path))
+        valid = parameters[job.notebook]
         unknown = sorted(set(job.params) - set(valid))
         if unknown:
             raise ValueError(f"unknown parameter(s) {unknown} of notebooks/{job.notebook}.ipynb (run {job.run}); "

@@ -1,10 +1,12 @@
 # The two commands: `make book` and `make test`. Everything installs itself into .venv.
 # `make test-fast` skips the tests marked slow (the smoke reproduction, the browser, training runs).
-# `make reproduce PROFILE=cpu JOBS=2` re-runs the experiments (smoke: ~1 min, cpu: ~30 min on 2 cores, paper: GPU-days).
+# `make reproduce PROFILE=cpu JOBS=2 [RESULTS=dir]` runs the workflow (Snakefile) of a profile: only what is missing
+# (smoke: ~1 min, cpu: ~30 min on 2 cores, paper: GPU-days; README for a GPU machine and SLURM).
 # `make bench` measures speed and memory (a few minutes; benchmarks/RESULTS.md).
 PYTHON  ?= python3.11
 PROFILE ?= cpu
 JOBS ?= 1
+RESULTS ?=
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
@@ -37,10 +39,10 @@ book: install
 	$(PY) -m gsnas.book --profile $(PROFILE)
 
 reproduce: install
-	$(PY) -m gsnas.reproduce --profile $(PROFILE) --jobs $(JOBS)
+	$(PY) -m gsnas.reproduce --profile $(PROFILE) --jobs $(JOBS) $(if $(RESULTS),--results $(RESULTS))
 
 bench: install
 	$(PY) benchmarks/bench.py --results results/$(PROFILE)
 
 clean:
-	rm -rf $(VENV) build *.egg-info _build book/generated
+	rm -rf $(VENV) build *.egg-info _build book/generated .snakemake

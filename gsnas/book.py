@@ -1,6 +1,6 @@
 """Build the Jupyter Book: ``python -m gsnas.book [--profile cpu]`` (what ``make book`` runs).
 
-1. run the default reproduction only if ``results/<profile>/`` is missing;
+1. run the profile's reproduction (the workflow, ``gsnas.reproduce``) only if its tables are missing;
 2. execute the thin report notebooks with papermill into ``book/generated/``
    (papermill's injected-parameters cells are hidden);
 3. fetch MathJax into ``book/_static/mathjax`` once (from the npm registry), so math
@@ -64,7 +64,8 @@ def build(profile: str = "cpu", results=None) -> Path:
     results = Path(results) if results else REPO / "results" / profile
     if not (results / "table2_darts_space.csv").exists():
         from . import reproduce
-        reproduce.run(profile)
+        if reproduce.run(profile, results=str(results)):
+            raise ValueError(f"the reproduction of profile {profile} failed: see its log above")
     execute_reports(results)
     fetch_mathjax()
     jupyter_book = Path(sys.executable).parent / "jupyter-book"

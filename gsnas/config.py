@@ -2,7 +2,8 @@
 
 A config dataclass per routine holds the defaults; a profile (``notebooks/profiles/NAME.yaml``)
 lists only what it changes: a ``common`` section merged into every routine's section, one
-section per routine (``SECTIONS``), and the experiment plan (``PLAN``: seeds, spaces, mus).
+section per routine (``SECTIONS``), the experiment plan (``PLAN``: seeds, spaces, mus) and
+what a job of each notebook asks of a machine (``RESOURCES``, for the Snakemake workflow).
 Any key that nothing reads is an error naming it, so a typo cannot silently fall back to a
 default.
 """
@@ -235,11 +236,21 @@ PLAN = {"description": "the paper's protocol on CIFAR-10", "seeds": [0, 1, 2], "
         "mus": [1e-4, 2e-4, 5e-4, 2e-3, 4e-3]}
 
 
+# What one job of each notebook asks for (the paper's protocol on GPUs): Snakemake's threads and
+# resources (``gpu``, ``mem_mb``, ``runtime`` in minutes; the SLURM profile turns them into sbatch
+# options). gpus > 1 runs the job's training under torchrun, one process per GPU. A profile's
+# ``resources`` section changes them per notebook, or for all under ``common``.
+RESOURCES = {"search": {"threads": 8, "gpus": 1, "mem_mb": 32000, "runtime": 2880},
+             "darts_baseline": {"threads": 8, "gpus": 1, "mem_mb": 32000, "runtime": 2880},
+             "evaluate": {"threads": 8, "gpus": 1, "mem_mb": 32000, "runtime": 4320},
+             "operation_pruning": {"threads": 8, "gpus": 1, "mem_mb": 32000, "runtime": 5760}}
+
+
 def load_profile(profile: str | Path) -> dict:
     """A profile by name (smoke, cpu, paper) or path to a YAML file, checked key by key.
 
-    Returns the plan (``PLAN`` with the profile's values), ``name``, ``common`` and one dict
-    of deviations per section.
+    Returns the plan (``PLAN`` with the profile's values), ``name``, ``common``, one dict
+    of deviations per section and ``resources`` (``RESOURCES`` with the profile's values).
     """
     path = Path(profile) if str(profile).endswith((".yaml", ".yml")) else PROFILES / f"{profile}.yaml"
     if not path.is_file():
@@ -249,7 +260,7 @@ def load_profile(profile: str | Path) -> dict:
         prof = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ValueError(f"profile {path} is not valid YAML: {str(e).splitlines()[0]}") from None
-    known = {*PLAN, "common", *SECTIONS}
+    known = {*PLAN, "common", *SECTIONS, "resources"}
     unknown = sorted(set(prof) - known)
     if unknown:
         raise ValueError(f"unknown key(s) {unknown} in profile {path.name}; valid: {sorted(known)}")
@@ -257,8 +268,45 @@ def load_profile(profile: str | Path) -> dict:
     _check_keys(path.name, "common", common, RunConfig)
     for section, cls in SECTIONS.items():
         _check_keys(path.name, section, prof.get(section) or {}, cls)
-    return {**PLAN, **{k: v for k, v in prof.items() if k in PLAN}, "name": path.stem, "common": common,
-            **{s: prof.get(s) or {} for s in SECTIONS}}
+    plan = {**PLAN, **{k: v for k, v in prof.items() if k in PLAN}}
+    _check_plan(path.name, plan)
+    return {**plan, "name": path.stem, "common": common, **{s: prof.get(s) or {} for s in SECTIONS},
+            "resources": _resources(path.name, prof.get("resources") or {})}
+
+
+def _check_plan(name, plan):
+    for key in ("seeds", "eval_seeds", "subspace_seeds"):
+        if not isinstance(plan[key], list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                                                      for s in plan[key]):
+            raise ValueError(f"{key} in profile {name} must be a list of integers >= 0, got {plan[key]!r}")
+    if not isinstance(plan["subspaces"], list):
+        raise ValueError(f"subspaces in profile {name} must be a list of spaces, got {plan['subspaces']!r}")
+    for space in plan["subspaces"]:
+        get_space(space)
+    if not isinstance(plan["mus"], list):
+        raise ValueError(f"mus in profile {name} must be a list of numbers > 0, got {plan['mus']!r}")
+    for mu in plan["mus"]:
+        _positive("mu", mu)
+
+
+def _resources(name, values: dict) -> dict:
+    """``RESOURCES`` with a profile's ``common`` and per-notebook values, checked by name."""
+    unknown = sorted(set(values) - {"common", *RESOURCES})
+    if unknown:
+        raise ValueError(f"unknown resources section(s) {unknown} in profile {name}; valid: "
+                         f"{sorted({'common', *RESOURCES})}")
+    out = {}
+    for notebook, defaults in RESOURCES.items():
+        merged = {**defaults, **(values.get("common") or {}), **(values.get(notebook) or {})}
+        unknown = sorted(set(merged) - set(defaults))
+        if unknown:
+            raise ValueError(f"unknown resource(s) {unknown} in profile {name}; valid: {sorted(defaults)}")
+        for key, value in merged.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "gpus" else 1):
+                raise ValueError(f"resources {key} in profile {name} must be an integer >= "
+                                 f"{0 if key == 'gpus' else 1}, got {value!r}")
+        out[notebook] = merged
+    return out
 
 
 def _check_keys(name, section, values, cls):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -20,6 +21,10 @@ from tqdm.auto import tqdm
 from . import checkpoint, data, distributed
 from .config import RunConfig
 from .results import atomic_write_text
+
+
+# Settings a run may be resumed with changed: they leave the numbers alone, or (epochs) extend the run.
+RESUMABLE = ("resume", "progress", "out", "data_root", "checkpoint_every", "eval_each_epoch", "epochs")
 
 
 def pick_device(name: str) -> torch.device:
@@ -116,17 +121,40 @@ class Run:
     def wall(self) -> float:
         return self.elapsed + time.time() - self.started
 
+    def settings(self) -> dict:
+        """The settings a checkpoint belongs to: all but ``RESUMABLE``; a genotype or model file by its content."""
+        values = json.loads(json.dumps(asdict(self.cfg), default=str))
+        for key in ("genotype", "model"):  # a search or a pruning run again writes other content to the same file
+            if isinstance(values.get(key), str) and Path(values[key]).is_file():
+                values[key] = Path(values[key]).read_text()
+        return {k: v for k, v in values.items() if k not in RESUMABLE}
+
     def saved(self) -> dict | None:
-        """The checkpoint this run resumes from (loaded once), or None: what to rebuild before ``resume``."""
+        """The checkpoint this run resumes from (loaded once), or None: what to rebuild before ``resume``.
+
+        A checkpoint written with other settings is not resumed: the run starts over (and says so).
+        """
         if not hasattr(self, "_saved"):
+            self._saved = None
             folder = Path(self.cfg.out) if self.cfg.out else None  # every rank reads, rank 0 writes
             path = folder / "checkpoint.pt" if folder else None
-            exists = self.cfg.resume and path and path.exists()
-            self._saved = checkpoint.load(path, map_location=self.device) if exists else None
+            if self.cfg.resume and path and path.exists():
+                state = checkpoint.load(path, map_location=self.device)
+                saved, current = json.loads(state.get("settings", "null")), self.settings()  # null: older file
+                if saved is not None and saved != current:
+                    changed = sorted(k for k in {*saved, *current} if saved.get(k) != current.get(k))
+                    self.note(f"{path} was written with other {', '.join(changed)}: starting over")
+                else:
+                    self.note(f"resuming {path} at epoch {state['epoch'] + 1}"
+                              + (f", step {state['partial'][0]}" if state["partial"] else ""))
+                    self._saved = state
         return self._saved
 
     def resume(self, objects: dict) -> int:
-        """Register what a checkpoint holds (things with state_dict); load it if resuming. The epoch to start at."""
+        """Register what a checkpoint holds (things with state_dict); load it if resuming. The epoch to start at.
+
+        A checkpoint written with other settings is not resumed: the run starts over (and says so).
+        """
         self.objects, self.partial = objects, None
         state = self.saved()
         if state is None:
@@ -154,7 +182,13 @@ class Run:
         state = {name: obj.state_dict() for name, obj in self.objects.items()}
         checkpoint.save(self.out / "checkpoint.pt", {**state, "epoch": epochs_done, "partial": partial,
                                                      "rng": checkpoint.rng_state(), "metrics": self.metrics,
-                                                     "elapsed": self.wall()})
+                                                     "elapsed": self.wall(),
+                                                     "settings": json.dumps(self.settings())})
+
+    def note(self, text: str) -> None:
+        """A line for the person running this (stderr: stdout is the CLI's JSON result)."""
+        if distributed.is_main():
+            print(text, file=sys.stderr, flush=True)
 
     def end_epoch(self, epoch: int, row: dict, norms: pd.DataFrame | None = None) -> None:
         if norms is not None and not norms["norm"].map(math.isfinite).all():

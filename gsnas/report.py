@@ -1,10 +1,12 @@
-"""Tables and figures of the book, computed from result CSVs (never from typed-in numbers).
+"""Tables and figures of the book, computed from result CSVs (never from typed-in numbers), and the workflow's rule graph.
 
 Our numbers come from ``results/<profile>/*.csv``; the paper's from ``gsnas.paper``,
 always in separate, labelled columns or panels.
 """
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -25,8 +27,9 @@ class Results:
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise ValueError(f"no results at {self.folder}: run `make reproduce` first")
-        self.tables = {name: pd.read_csv(self.folder / f"{name}.csv") for name in TABLES
-                       if (self.folder / f"{name}.csv").exists()}
+        tables = {name: pd.read_csv(self.folder / f"{name}.csv") for name in TABLES
+                  if (self.folder / f"{name}.csv").exists()}
+        self.tables = {name: df for name, df in tables.items() if len(df)}  # no rows: its experiment did not run
 
     def __getitem__(self, name) -> pd.DataFrame:
         if name not in self.tables:
@@ -244,3 +247,10 @@ def draw_cell(genotype: Genotype | dict | str, cell_type: str = "normal", fmt: s
     for i in concat:
         g.edge(str(i - 2), "c_{k}", fillcolor="gray")
     return g
+
+
+def rule_graph(profile: str = "cpu") -> str:
+    """The reproduction workflow's rule graph as SVG (``snakemake --rulegraph`` through graphviz's ``dot``)."""
+    dot = subprocess.run([sys.executable, "-m", "snakemake", "--rulegraph", "--nolock", "--config", f"profile={profile}"],
+                         cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, check=True).stdout
+    return subprocess.run(["dot", "-Tsvg"], input=dot, capture_output=True, text=True, check=True).stdout

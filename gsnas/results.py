@@ -1,17 +1,22 @@
-"""Result rows with provenance, written atomically and keyed by run.
+"""Result rows with provenance: each run writes its own, the tables are built from all of them.
 
-Re-running a configuration replaces its rows; a crash mid-write never leaves a
-truncated file (write to a temporary file, fsync, rename); a lock file keeps
-two writers of the same CSV from losing each other's rows.
+A run writes its rows, per table, to ``rows.json`` in its run folder (``write_rows``);
+``aggregate`` builds every table of a results folder from the rows of all its runs, so the
+rows of all runs land whatever order they ran in, and re-running a configuration (the same
+run folder) replaces its rows. Files are written atomically (a temporary file, fsync,
+rename): a crash mid-write never leaves a truncated file.
+
+    python -m gsnas.results aggregate results/cpu     # the workflow's last rule
 """
 from __future__ import annotations
 
-import fcntl
+import argparse
+import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -51,34 +56,83 @@ def atomic_write_text(path: Path, text: str | bytes) -> None:
         raise
 
 
-@contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+ROWS = "rows.json"  # a run's rows, in its run folder
 
 
-def upsert_rows(path, rows: list[dict], key: list[str]) -> pd.DataFrame:
-    """Add ``rows`` to the CSV at ``path``, replacing earlier rows with the same ``key`` values."""
-    path = Path(path)
-    new = pd.DataFrame(rows)
-    missing = [k for k in key if k not in new.columns]
-    if missing:
-        raise ValueError(f"result rows lack key columns {missing}")
-    with _locked(path):
-        if path.exists():
-            old = pd.read_csv(path)
-            if set(key) <= set(old.columns):
-                same = old[key].astype(str).agg("|".join, axis=1).isin(new[key].astype(str).agg("|".join, axis=1))
-                old = old[~same]
-            new = pd.concat([old, new], ignore_index=True)
-        atomic_write_text(path, new.to_csv(index=False))
-    return new
+def write_rows(run_dir, tables: dict[str, list[dict]]) -> Path:
+    """A run's result rows, per table name, in ``<run_dir>/rows.json``."""
+    path = Path(run_dir) / ROWS
+    atomic_write_text(path, json.dumps(tables, indent=1) + "\n")
+    return path
 
 
-def read(path) -> pd.DataFrame:
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f"no results at {path}: run the experiment first (make reproduce)")
-    return pd.read_csv(path)
+def read_rows(run_dir) -> dict[str, list[dict]]:
+    """The rows a run wrote (``{}`` if it has not finished)."""
+    path = Path(run_dir) / ROWS
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def aggregate(results, tables: dict[str, list[str]]) -> dict[str, pd.DataFrame]:
+    """Write ``<results>/<table>.csv`` for every table (name -> key columns) from the rows of all runs.
+
+    Rows with the same key values: the most recently written run's are kept. A table without
+    rows gets its key columns as header. Also writes ``timings.csv`` from Snakemake's benchmarks.
+    """
+    results = Path(results)
+    files = sorted((results / "runs").rglob(ROWS), key=lambda p: (p.stat().st_mtime, str(p)))
+    if not files:
+        raise ValueError(f"no {ROWS} under {results / 'runs'}: nothing to aggregate (run the notebooks first)")
+    runs = [json.loads(f.read_text()) for f in files]
+    out = {}
+    for name, key in tables.items():
+        rows = [row for run in runs for row in run.get(name, [])]
+        df = pd.DataFrame(rows) if rows else pd.DataFrame(columns=key)
+        if rows:
+            df = df.drop_duplicates(key, keep="last").sort_values(key, kind="stable")
+            df = df[list(dict.fromkeys(c for i in df.index for c in rows[i]))]  # columns in row order, not run order
+        atomic_write_text(results / f"{name}.csv", df.to_csv(index=False))
+        out[name] = df
+    out["timings"] = timings(results)
+    atomic_write_text(results / "timings.csv", out["timings"].to_csv(index=False))
+    return out
+
+
+def timings(results) -> pd.DataFrame:
+    """Wall time and peak memory of each notebook (Snakemake's ``benchmarks/<run>.tsv``), and in all.
+
+    TOTAL is the time from the first notebook's start to the last one's end (a benchmark file is
+    written when its job ends).
+    """
+    rows, spans = [], []
+    for path in sorted((Path(results) / "benchmarks").rglob("*.tsv")):
+        bench = pd.read_csv(path, sep="\t").iloc[-1]
+        run = path.relative_to(Path(results) / "benchmarks").with_suffix(".ipynb").as_posix()
+        rows.append({"notebook": run, "status": "ok", "wall_seconds": round(float(bench["s"]), 1),
+                     "max_rss_mb": round(float(bench["max_rss"]), 1)})
+        end = path.stat().st_mtime
+        spans.append((end - float(bench["s"]), end))
+    if spans:
+        rows.append({"notebook": "TOTAL", "status": "ok",
+                     "wall_seconds": round(max(e for _, e in spans) - min(s for s, _ in spans), 1)})
+    return pd.DataFrame(rows, columns=["notebook", "status", "wall_seconds", "max_rss_mb"])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gsnas.results", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["aggregate"])
+    parser.add_argument("results", help="a results folder (results/<profile>)")
+    args = parser.parse_args(argv)
+    from .experiments import TABLES  # the experiments' tables and their keys
+
+    try:
+        tables = aggregate(args.results, TABLES)
+    except ValueError as e:
+        print(f"gsnas.results: error: {e}", file=sys.stderr)
+        return 2
+    print(", ".join(f"{name}: {len(df)} rows" for name, df in tables.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,16 +1,20 @@
 """Shared fixtures and helpers: the seed, the smoke reproduction (once per session), nbval-style checks."""
 import re
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import NamedTuple
 
 import nbformat
+import pandas as pd
 import pytest
 import torch
 from nbval.plugin import (
     coalesce_streams, find_comment_markers, find_metadata_tags, get_sanitize_patterns, transform_streams_for_comparison)
 
 NBVAL = Path(__file__).parent / "nbval"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -40,20 +44,29 @@ def randomize_bn(model):
 
 
 class SmokeRun(NamedTuple):
-    results: Path        # result CSVs, runs/ and notebooks/ (the executed notebooks)
-    timings: list[dict]  # per notebook {"notebook", "status", "wall_seconds"}, then the total
+    results: Path        # result CSVs, runs/, notebooks/ (the executed notebooks), benchmarks/
+    timings: list[dict]  # timings.csv: per notebook {"notebook", "status", "wall_seconds", "max_rss_mb"}, then TOTAL
+    log: str             # what `make reproduce` printed (Snakemake's log)
+
+
+def reproduce(profile, results, *snakemake_args, jobs=2) -> subprocess.CompletedProcess:
+    """What ``make reproduce PROFILE=... JOBS=... RESULTS=...`` runs, in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "gsnas.reproduce", "--profile", str(profile), "--jobs", str(jobs),
+                           "--results", str(results), "--", *map(str, snakemake_args)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=900)
 
 
 @pytest.fixture(scope="session")
 def smoke(tmp_path_factory) -> SmokeRun:
-    """Every notebook under the smoke profile, run once per session, shared by all tests that read it.
+    """Every notebook under the smoke profile, run once per session through the workflow, shared by all tests
+    that read it.
 
     The one place that knows how the smoke run is produced. Tests must not write into it.
     """
-    from gsnas import reproduce
-
     out = tmp_path_factory.mktemp("results") / "smoke"
-    return SmokeRun(out, reproduce.run("smoke", results=out, log=lambda *_: None))
+    proc = reproduce("smoke", out)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return SmokeRun(out, pd.read_csv(out / "timings.csv").to_dict("records"), proc.stdout + proc.stderr)
 
 
 # nbval's comparison (pytest --nbval-lax) without executing the notebook again: nbval's own

@@ -54,6 +54,12 @@ def test_profiles_list_deviations_only(name):
     ("evaluate: {mu: 1.0}", "unknown evaluate setting(s) ['mu']"),
     ("common: {space: s2}", "unknown common setting(s) ['space']"),
     ("search: [1, 2", "is not valid YAML"),
+    ("subspaces: [s2, s9]", "unknown search space 's9'"),
+    ("seeds: [0, one]", "seeds in profile mine.yaml must be a list of integers >= 0"),
+    ("mus: [0.1, -1]", "mu must be a number > 0, got -1"),
+    ("resources: {searches: {gpus: 2}}", "unknown resources section(s) ['searches']"),
+    ("resources: {search: {gpu: 2}}", "unknown resource(s) ['gpu']"),
+    ("resources: {common: {threads: 0}}", "resources threads in profile mine.yaml must be an integer >= 1, got 0"),
 ])
 def test_unknown_or_unread_key_is_an_error_naming_it(tmp_path, text, message):
     path = tmp_path / "mine.yaml"
@@ -68,6 +74,16 @@ def test_plan_defaults_and_overrides():
     assert prof["seeds"] == [0] and prof["eval_seeds"] == [0] and prof["subspaces"] == ["s2"]
     paper = C.load_profile("paper")
     assert {k: paper[k] for k in C.PLAN} == C.PLAN
+    assert paper["resources"] == C.RESOURCES
+    assert prof["resources"]["evaluate"] == {"threads": 1, "gpus": 0, "mem_mb": 2000, "runtime": 10}  # common
+
+
+def test_resources_per_notebook_over_common(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("resources: {common: {gpus: 2, mem_mb: 8000}, search: {gpus: 4}}\n")
+    res = C.load_profile(path)["resources"]
+    assert res["search"] == {**C.RESOURCES["search"], "gpus": 4, "mem_mb": 8000}
+    assert res["evaluate"] == {**C.RESOURCES["evaluate"], "gpus": 2, "mem_mb": 8000}
 
 
 def test_one_table_of_routines():

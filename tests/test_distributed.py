@@ -99,3 +99,13 @@ def test_batch_must_split_evenly(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert "batch_size 15 is not divisible by the 2 processes" in proc.stderr
+
+
+def test_a_notebooks_run_with_processes_trains_under_torchrun(tmp_path):
+    """What a workflow job with gpus > 1 does: the notebook's routine launches torchrun and writes the rows."""
+    from gsnas.experiments import run_search
+    from gsnas.results import read_rows
+
+    out = run_search("smoke", space="s2", results=tmp_path, processes=2, **SMALL)
+    assert out["processes"] == 2 and out["rank_weight_spread"] == 0.0
+    assert read_rows(tmp_path / "runs" / "search" / "gsnas-s2-seed0")["searches"] == [out["row"]]

@@ -1,16 +1,18 @@
-"""Every notebook runs under the smoke profile and writes the result CSVs; checked outputs match nbval's references.
+"""Every notebook runs under the smoke profile and the workflow builds the result CSVs; checked outputs match
+nbval's references.
 
 The smoke run is the session fixture ``smoke`` (tests/conftest.py): each notebook executes once.
 """
 import json
-import shutil
 
 import pandas as pd
 import pytest
 
 from conftest import NBVAL, assert_outputs_match
-from gsnas import Genotype, reproduce
+from gsnas import Genotype
+from gsnas.config import load_profile
 from gsnas.results import PROVENANCE
+from gsnas.workflow import jobs
 
 pytestmark = pytest.mark.slow
 
@@ -23,21 +25,23 @@ SCHEMAS = {
 }
 
 # tests/nbval/<reference>.ipynb: the smoke run's notebook it pins down (tests/nbval/regenerate.py makes them)
-REFERENCES = {"1_search": "search-darts-seed0", "2_darts_baseline": "darts_baseline-darts-seed0",
-              "3_evaluate": "evaluate-gsnas-darts-seed_search0-seed_eval0", "4_operation_pruning": "operation_pruning"}
+REFERENCES = {"1_search": "search/gsnas-darts-seed0", "2_darts_baseline": "search/darts-darts-seed0",
+              "3_evaluate": "evaluate/gsnas-darts-seed0-eval0", "4_operation_pruning": "operation_pruning/mu0.01-seed0"}
 
 
 def test_every_notebook_ran(smoke):
-    out, timings = smoke
-    assert timings[-1]["status"] == "ok", timings
-    names = {r["notebook"] for r in timings[:-1]}
-    assert {n.removesuffix(".ipynb").split("-")[0] for n in names} == {"operation_pruning", "search", "darts_baseline", "evaluate"}
-    assert all((out / "notebooks" / n).exists() for n in names)
+    """One timing per job of the plan, every executed notebook there, and all four notebooks among them."""
+    plan = jobs(load_profile("smoke"))
+    names = [r["notebook"] for r in smoke.timings[:-1]]
+    assert sorted(names) == sorted(f"{job.run}.ipynb" for job in plan)
+    assert smoke.timings[-1]["notebook"] == "TOTAL" and all(r["status"] == "ok" for r in smoke.timings)
+    assert all((smoke.results / "notebooks" / n).exists() for n in names)
+    assert {job.notebook for job in plan} == {"operation_pruning", "search", "darts_baseline", "evaluate"}
 
 
 @pytest.mark.parametrize("table", SCHEMAS)
 def test_result_csv_schema(smoke, table):
-    out, _ = smoke
+    out = smoke.results
     df = pd.read_csv(out / f"{table}.csv")
     assert len(df) > 0
     missing = [c for c in SCHEMAS[table] + PROVENANCE if c not in df.columns]
@@ -49,7 +53,7 @@ def test_result_csv_schema(smoke, table):
 
 
 def test_table_rows_per_experiment(smoke):
-    out, _ = smoke
+    out = smoke.results
     t1 = pd.read_csv(out / "table1_operation_pruning.csv")
     assert sorted(t1["mu"].unique()) == [0.01, 1.0] and sorted(t1["threshold"].unique()) == [1e-6, 1e-3, 0.5]
     f1 = pd.read_csv(out / "figure1_pruning_tradeoff.csv")
@@ -60,21 +64,12 @@ def test_table_rows_per_experiment(smoke):
     assert list(t3["space"]) == ["s2"] and t3["test_error"].between(0, 100).all()
 
 
-def test_rerun_replaces_rows(smoke, tmp_path):
-    """Re-running a notebook (on a copy: the session's smoke run stays as it ran) replaces its rows."""
-    out = shutil.copytree(smoke.results, tmp_path / "smoke")
-    before = pd.read_csv(out / "searches.csv")
-    reproduce.run("smoke", only=["darts_baseline"], results=out, log=lambda *_: None)
-    after = pd.read_csv(out / "searches.csv")
-    assert len(after) == len(before)
-    assert sorted(after["method"]) == sorted(before["method"])
-
-
 def test_search_notebook_parameters_and_outputs(smoke):
-    out, _ = smoke
-    nb = json.loads((out / "notebooks" / "search-darts-seed0.ipynb").read_text())
+    out = smoke.results
+    nb = json.loads((out / "notebooks" / "search" / "gsnas-darts-seed0.ipynb").read_text())
     injected = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     assert injected and "space = \"darts\"" in "".join(injected[0]["source"])
+    assert "resume = True" in "".join(injected[0]["source"])
     assert (out / "runs" / "search" / "gsnas-darts-seed0" / "group_norms.csv").exists()
 
 

@@ -1,7 +1,6 @@
 """Checkpoints and result files survive crashes; bad numbers stop a run."""
 import hashlib
 import io
-import multiprocessing as mp
 import os
 import random
 
@@ -13,7 +12,7 @@ import torch
 from gsnas import checkpoint
 from gsnas import config as C
 from gsnas.search import search
-from gsnas.results import atomic_write_text, upsert_rows
+from gsnas.results import aggregate, atomic_write_text, write_rows
 
 
 def test_checkpoint_round_trip_with_rng(tmp_path):
@@ -100,28 +99,33 @@ def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temporary file left behind
 
 
-def test_upsert_replaces_rows_of_the_same_run(tmp_path):
-    path = tmp_path / "t.csv"
-    upsert_rows(path, [{"mu": 1, "seed": 0, "acc": 50.0}, {"mu": 2, "seed": 0, "acc": 60.0}], ["mu", "seed"])
-    upsert_rows(path, [{"mu": 1, "seed": 0, "acc": 55.0}], ["mu", "seed"])
-    df = pd.read_csv(path).sort_values("mu")
-    assert df["acc"].tolist() == [55.0, 60.0]
+KEYS = {"t": ["mu", "seed"], "empty": ["space", "seed"]}
 
 
-def _writer(path, worker, n):
-    for i in range(n):
-        upsert_rows(path, [{"worker": worker, "i": i, "value": worker * 1000 + i}], ["worker", "i"])
+def test_aggregate_takes_every_runs_rows_and_the_newest_of_equal_keys(tmp_path):
+    """Rows of all runs land whatever order they finished in; equal keys: the most recently written run's."""
+    runs = tmp_path / "runs"
+    write_rows(runs / "b", {"t": [{"mu": 2, "seed": 0, "acc": 60.0}]})
+    write_rows(runs / "a", {"t": [{"mu": 1, "seed": 0, "acc": 50.0}, {"mu": 1, "seed": 1, "acc": 51.0}]})
+    write_rows(runs / "a" / "again", {"t": [{"mu": 1, "seed": 0, "acc": 55.0, "note": "rerun"}]})
+    os.utime(runs / "a" / "rows.json", (1, 1))  # a written long before a/again
+    tables = aggregate(tmp_path, KEYS)
+    df = pd.read_csv(tmp_path / "t.csv")
+    assert df[["mu", "seed", "acc"]].values.tolist() == [[1, 0, 55.0], [1, 1, 51.0], [2, 0, 60.0]]
+    assert list(df.columns) == ["mu", "seed", "acc", "note"] and len(tables["t"]) == 3
+    assert list(pd.read_csv(tmp_path / "empty.csv").columns) == ["space", "seed"]  # no rows: its keys as header
+    with pytest.raises(ValueError, match="nothing to aggregate"):
+        aggregate(tmp_path / "elsewhere", KEYS)
 
 
-def test_concurrent_writers_lose_no_rows(tmp_path):
-    path = tmp_path / "t.csv"
-    procs = [mp.get_context("fork").Process(target=_writer, args=(path, w, 15)) for w in range(3)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join()
-    df = pd.read_csv(path)
-    assert len(df) == 45 and set(df["worker"]) == {0, 1, 2}
+def test_aggregate_is_the_same_whatever_the_order(tmp_path):
+    rows = [{"mu": m, "seed": 0, **({"extra": 1} if m == 2 else {})} for m in (3, 1, 2)]
+    for order in ([0, 1, 2], [2, 1, 0]):
+        folder = tmp_path / str(order)
+        for i in order:
+            write_rows(folder / "runs" / f"r{i}", {"t": [rows[i]]})
+        aggregate(folder, KEYS)
+    assert (tmp_path / "[0, 1, 2]" / "t.csv").read_text() == (tmp_path / "[2, 1, 0]" / "t.csv").read_text()
 
 
 def test_atomic_write_never_exposes_a_partial_file(tmp_path, monkeypatch):

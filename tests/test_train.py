@@ -37,6 +37,20 @@ def test_resumed_search_matches_uninterrupted(tmp_path):
     assert sorted(norms["epoch"].unique()) == [1, 2] and len(norms) == 2 * 56
 
 
+@pytest.mark.slow
+def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path, capsys):
+    """The workflow always resumes: a checkpoint left by other settings must not stand in for the new run."""
+    cfg = dict(space="s2", epochs=1, lr=0.1, mu=2.0, **TINY)
+    search(C.SearchConfig(**cfg, out=str(tmp_path / "run")))
+    changed = search(C.SearchConfig(**{**cfg, "lr": 0.05}, out=str(tmp_path / "run"), resume=True))
+    assert "was written with other lr: starting over" in capsys.readouterr().err
+    fresh = search(C.SearchConfig(**{**cfg, "lr": 0.05}, out=str(tmp_path / "fresh")))
+    w, f = (checkpoint.load(tmp_path / d / "checkpoint.pt")["model"] for d in ("run", "fresh"))
+    assert all(torch.equal(w[k], f[k]) for k in f) and changed["acc_before"] == fresh["acc_before"]
+    search(C.SearchConfig(**{**cfg, "lr": 0.05}, out=str(tmp_path / "run"), resume=True))
+    assert "resuming" in capsys.readouterr().err
+
+
 def test_search_writes_genotype_and_trajectories(tmp_path):
     cfg = {**TINY, "batch_size": 4}  # 16 steps: (1 - 0.6)^16 < 1e-6
     res = search(C.SearchConfig(space="s2", epochs=1, lr=0.6, mu=3.0, grad_clip=1.0, out=str(tmp_path), **cfg))

@@ -1,0 +1,118 @@
+"""A profile's reproduction as jobs, one notebook run each: what the Snakefile runs.
+
+``jobs`` is the one list of what a reproduction runs, from the profile's plan (seeds, spaces,
+mus): an experiment is added here, in Python. The Snakefile makes one rule per notebook and one
+Snakemake job per ``Job``; a job's command is ``papermill`` with the job's parameters.
+
+A job's output is the rows it leaves in its run folder, ``<results>/runs/<run>/rows.json``, never
+the run folder itself: Snakemake deletes the outputs of an interrupted job before it runs the job
+again, and the checkpoint beside the rows must survive for the rerun to resume (every job runs
+with resume). Its executed notebook ``<results>/notebooks/<run>.ipynb`` is its log, which
+Snakemake keeps when the job fails.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass, replace
+
+import yaml
+
+from . import experiments as ex
+from .config import REPO, SECTIONS, config, load_profile
+from .results import ROWS
+
+
+@dataclass(frozen=True)
+class Job:
+    notebook: str                 # notebooks/<notebook>.ipynb
+    run: str                      # its run folder under <results>/runs/; also names its notebook and benchmark
+    params: dict                  # its notebook parameters besides profile, results and resume
+    needs: tuple = ()             # the runs whose rows it reads (an evaluation: its search)
+
+
+def jobs(prof: dict) -> list[Job]:
+    """Every job of a profile's reproduction (``load_profile``): the paper's searches, evaluations, pruning."""
+    searches = ([("gsnas", "search", "darts", s) for s in prof["seeds"]]
+                + [("darts", "darts_baseline", "darts", s) for s in prof["seeds"]]
+                + [("gsnas", "search", space, s) for space in prof["subspaces"] for s in prof["subspace_seeds"]])
+    out = [Job(notebook, ex.search_run(method, space, seed), {"space": space, "seed": seed})
+           for method, notebook, space, seed in searches]
+    out += [Job("evaluate", ex.evaluate_run(method, space, seed, e),
+                {"method": method, "space": space, "seed_search": seed, "seed_eval": e},
+                needs=(ex.search_run(method, space, seed),))
+            for method, _, space, seed in searches for e in prof["eval_seeds"]]
+    if prof["mus"]:  # Figure 1: the unpruned network retrained; each mu pruned, then retrained
+        out.append(Job("operation_pruning", ex.baseline_run(0), {"mus": [], "seed": 0}))
+        out += [Job("operation_pruning", ex.pruning_run(mu, 0), {"mus": [mu], "seed": 0, "baseline": False})
+                for mu in prof["mus"]]
+    gpus = {notebook: r["gpus"] for notebook, r in prof["resources"].items()}  # > 1: under torchrun
+    return [replace(j, params={**j.params, "processes": gpus[j.notebook]}) if gpus[j.notebook] > 1 else j
+            for j in out]
+
+
+class Plan:
+    """A profile's jobs and where they write; paths are relative to the repository (the workflow's workdir)."""
+
+    def __init__(self, profile: str, results: str | None = None):
+        self.profile, self.prof = str(profile), load_profile(profile)
+        self.results = str(results) if results else f"results/{self.prof['name']}"
+        self.jobs = {job.run: job for job in jobs(self.prof)}
+        check(list(self.jobs.values()))
+        for section in SECTIONS:  # a bad value fails here, not in the middle of a reproduction
+            config(self.prof, section)
+
+    @property
+    def notebooks(self) -> list[str]:
+        return list(dict.fromkeys(job.notebook for job in self.jobs.values()))
+
+    def runs(self, notebook: str) -> list[str]:
+        return [run for run, job in self.jobs.items() if job.notebook == notebook]
+
+    def rows(self, run: str) -> str:
+        return f"{self.results}/runs/{run}/{ROWS}"
+
+    def needs(self, run: str) -> list[str]:
+        return [self.rows(r) for r in self.jobs[run].needs]
+
+    def args(self, run: str) -> str:
+        """The notebook parameters of a job, as papermill's command line takes them."""
+        params = {"profile": self.profile, "results": self.results, **self.jobs[run].params, "resume": True}
+        return " ".join(f"-p {k} {shlex.quote(str(v))}" if v is None or isinstance(v, (str, int, float)) else
+                        f"-y {shlex.quote(yaml.safe_dump({k: v}, default_flow_style=True).strip())}"
+                        for k, v in params.items())
+
+    def settings(self, run: str) -> str:
+        """What a job reads of the profile (its routines' sections), so that Snakemake reruns it when they change."""
+        job = self.jobs[run]
+        sections = [s for s, r in ex.ROUTINES.items() if r.notebook == job.notebook]
+        return json.dumps({s: {**self.prof["common"], **self.prof[s]} for s in sections}, sort_keys=True)
+
+    @property
+    def tables(self) -> list[str]:
+        return [f"{self.results}/{name}.csv" for name in [*ex.TABLES, "timings"]]
+
+
+def check(job_list: list[Job]) -> None:
+    """Each job's parameters are its notebook's, its run is its own, what it needs is a job before it."""
+    import papermill as pm
+
+    seen, parameters = set(), {}
+    for job in job_list:
+        path = REPO / "notebooks" / f"{job.notebook}.ipynb"
+        if not path.is_file():
+            raise ValueError(f"no notebook {path.relative_to(REPO)} for run {job.run}")
+        if job.notebook not in parameters:  # its parameters cell, as papermill reads it
+            parameters[job.notebook] = pm.inspect_notebook(str(path))
+        valid = parameters[job.notebook]
+        unknown = sorted(set(job.params) - set(valid))
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {unknown} of notebooks/{job.notebook}.ipynb (run {job.run}); "
+                             f"valid: {sorted(valid)}")
+        if job.run in seen:
+            raise ValueError(f"two jobs write run {job.run}")
+        missing = [r for r in job.needs if r not in seen]
+        if missing:
+            raise ValueError(f"run {job.run} needs {missing}, which no earlier job writes")
+        seen.add(job.run)
+

@@ -1,0 +1,228 @@
+"""The reproduction as a Snakemake workflow: the plan, bad input, reruns, a killed run resumed, a failed notebook,
+the SLURM profile's dry run."""
+import contextlib
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import psutil
+import pytest
+import yaml
+from papermill.cli import _resolve_type, papermill as papermill_cli
+
+from conftest import ROOT, reproduce
+from gsnas import checkpoint, workflow
+from gsnas.config import PROFILES, load_profile
+from gsnas.experiments import TABLES
+from gsnas.reproduce import main
+from gsnas.results import aggregate
+
+
+def test_smoke_plan_runs_searches_before_their_evaluations():
+    plan = workflow.Plan("smoke")
+    assert list(plan.jobs) == ["search/gsnas-darts-seed0", "search/darts-darts-seed0", "search/gsnas-s2-seed0",
+                               "evaluate/gsnas-darts-seed0-eval0", "evaluate/darts-darts-seed0-eval0",
+                               "evaluate/gsnas-s2-seed0-eval0", "retrain/unpruned-seed0",
+                               "operation_pruning/mu0.01-seed0", "operation_pruning/mu1-seed0"]
+    assert plan.needs("evaluate/darts-darts-seed0-eval0") == ["results/smoke/runs/search/darts-darts-seed0/rows.json"]
+    assert plan.jobs["evaluate/gsnas-s2-seed0-eval0"].params == {"method": "gsnas", "space": "s2", "seed_search": 0,
+                                                                 "seed_eval": 0}
+    assert plan.jobs["operation_pruning/mu1-seed0"].params == {"mus": [1.0], "seed": 0, "baseline": False}
+
+
+def test_paper_plan_is_the_papers_protocol():
+    """3 searches per method, each evaluated 3 times; S1, S2, S4 x 3 seeds x 3 evaluations; 5 mus and the unpruned."""
+    plan = workflow.Plan("paper")
+    count = pd.Series([job.notebook for job in plan.jobs.values()]).value_counts().to_dict()
+    assert count == {"search": 3 + 9, "darts_baseline": 3, "evaluate": 18 + 27, "operation_pruning": 1 + 5}
+    assert all(r["gpus"] == 1 for r in plan.prof["resources"].values())
+    assert not any("processes" in job.params for job in plan.jobs.values())
+
+
+def test_gpus_above_one_train_under_torchrun(tmp_path):
+    path = tmp_path / "multi.yaml"
+    path.write_text((PROFILES / "paper.yaml").read_text() + "resources: {search: {gpus: 8}}\n")
+    plan = workflow.Plan(path)
+    assert plan.jobs["search/gsnas-darts-seed0"].params["processes"] == 8
+    assert "processes" not in plan.jobs["search/darts-darts-seed0"].params  # darts_baseline: one GPU
+    assert plan.prof["resources"]["search"] == {"threads": 8, "gpus": 8, "mem_mb": 32000, "runtime": 2880}
+
+
+@pytest.mark.parametrize("profile, message", [
+    ("nope", "unknown profile 'nope'"),
+    ("subspaces: [s2, s9]", "unknown search space 's9'"),
+    ("resources: {search: {gpu: 2}}", "unknown resource(s) ['gpu']"),
+    ("search: {lr: -1}", "lr must be a number > 0, got -1"),  # a value that only the routine's config checks
+])
+def test_bad_input_fails_before_any_job_with_one_line(tmp_path, capsys, profile, message):
+    if ":" in profile:
+        (tmp_path / "bad.yaml").write_text(profile + "\n")
+        profile = str(tmp_path / "bad.yaml")
+    assert main(["--profile", profile, "--results", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()  # nothing started
+
+
+def test_a_notebook_parameter_must_be_the_notebooks(monkeypatch):
+    real = workflow.jobs
+    monkeypatch.setattr(workflow, "jobs", lambda prof: [*real(prof), workflow.Job("search", "search/x", {"sede": 1})])
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['sede'\] of notebooks/search.ipynb \(run search/x\)"):
+        workflow.Plan("smoke")
+
+
+def test_snakemake_itself_says_one_line_on_bad_input():
+    """``snakemake --config ...`` by hand (a cluster's way) gets the same one line as ``make reproduce``."""
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--config", "profle=cpu"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and proc.stdout == ""
+    assert proc.stderr == "error: unknown config key(s) ['profle']; valid: profile, results\n"
+
+
+def test_make_reproduce_runs_the_workflow_into_results():
+    out = subprocess.run(["make", "-n", "reproduce", "PROFILE=smoke", "JOBS=2", "RESULTS=/tmp/x", "STAMP=Makefile",
+                          "APT="], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert "-m gsnas.reproduce --profile smoke --jobs 2 --results /tmp/x" in out
+
+
+@pytest.mark.slow
+def test_second_run_does_nothing(smoke):
+    files = {p: p.stat().st_mtime_ns for p in smoke.results.rglob("*") if p.is_file() and p.name != ".reproduce.lock"}
+    proc = reproduce("smoke", smoke.results)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    assert {p: p.stat().st_mtime_ns for p in files} == files
+
+
+def _profile(tmp_path, **changes) -> str:
+    """The smoke profile with sections changed, as a file also named smoke.yaml (so its rows say profile smoke)."""
+    prof = yaml.safe_load((PROFILES / "smoke.yaml").read_text())
+    for section, values in changes.items():
+        prof[section] = {**prof[section], **values}
+    path = tmp_path / "profile" / "smoke.yaml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump(prof))
+    return str(path)
+
+
+def _same_rows(results, reference):
+    """Every table of ``results`` holds the rows of ``reference`` with the same keys, but for times."""
+    volatile = ["wall_seconds", "timestamp", "search_hours"]
+    for name, key in TABLES.items():
+        got = pd.read_csv(results / f"{name}.csv")
+        want = pd.read_csv(reference / f"{name}.csv").merge(got[key], on=key)
+        columns = [c for c in got.columns if c not in volatile]
+        assert len(want) == len(got), name
+        pd.testing.assert_frame_equal(got[columns], want[columns], check_dtype=False, check_exact=True)
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_from_its_checkpoint_and_ends_with_the_same_csvs(smoke, tmp_path):
+    """A search and its evaluation under the smoke profile with a checkpoint every step (which changes no number),
+    killed in a training step of the evaluation (SIGKILL to everything), run again: the search is not redone,
+    the evaluation continues from its checkpoint, and the rows are those of the uninterrupted smoke run."""
+    profile, out = _profile(tmp_path, evaluate={"checkpoint_every": 1}), tmp_path / "killed"
+    target = out / "runs" / "evaluate" / "gsnas-darts-seed0-eval0" / "rows.json"
+    first = subprocess.Popen([sys.executable, "-m", "gsnas.reproduce", "--profile", profile, "--results", str(out),
+                              "--", str(target)], cwd=ROOT, start_new_session=True, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    run = target.parent
+    state, deadline = None, time.time() + 300
+    while first.poll() is None and time.time() < deadline:
+        try:
+            state = checkpoint.load(run / "checkpoint.pt")
+        except ValueError:  # not written yet
+            state = None
+        if state and state["partial"]:  # inside the epoch: kill it all, mid-step
+            kernel = psutil.Process(first.pid).children(recursive=True)  # the kernel has a session of its own
+            os.killpg(first.pid, signal.SIGKILL)
+            for p in kernel:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    p.kill()
+            break
+        time.sleep(0.01)
+    first.wait()
+    assert state and state["partial"] and first.returncode == -signal.SIGKILL, first.stdout.read()[-3000:]
+    assert not target.exists()
+    search = out / "notebooks" / "search" / "gsnas-darts-seed0.ipynb"
+    searched = search.stat().st_mtime_ns
+
+    again = reproduce(profile, out, target, jobs=1)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert search.stat().st_mtime_ns == searched  # only what was missing ran
+    notebook = (out / "notebooks" / "evaluate" / "gsnas-darts-seed0-eval0.ipynb").read_text()
+    assert re.search(r"resuming \S*gsnas-darts-seed0-eval0/checkpoint.pt at epoch 1, step \d", notebook)
+    aggregate(out, TABLES)
+    assert len(pd.read_csv(out / "searches.csv")) == len(pd.read_csv(out / "table2_darts_space.csv")) == 1
+    _same_rows(out, smoke.results)
+
+
+@pytest.mark.slow
+def test_a_failed_notebook_stops_its_dependants_only_and_is_redone(smoke, tmp_path):
+    """The smoke run without its tables and with two runs to do again, one of which now diverges: it fails, its
+    evaluation does not start, the other finishes; the failed notebook stays to be read, and the next run does
+    the job again."""
+    out = shutil.copytree(smoke.results, tmp_path / "results")
+    for path in [*out.glob("*.csv"), *(out / "runs" / r / "rows.json" for r in ("search/gsnas-s2-seed0",
+                                                                                 "retrain/unpruned-seed0"))]:
+        path.unlink()
+    evaluation = out / "runs" / "evaluate" / "gsnas-s2-seed0-eval0" / "rows.json"
+    before = evaluation.stat().st_mtime_ns
+    profile = _profile(tmp_path, search={"lr": 1.0e30})
+    proc = reproduce(profile, out)
+    assert proc.returncode == 1
+    assert "loss is nan" in (out / "notebooks" / "search" / "gsnas-s2-seed0.ipynb").read_text()
+    assert not (out / "runs" / "search" / "gsnas-s2-seed0" / "rows.json").exists()
+    assert (out / "runs" / "retrain" / "unpruned-seed0" / "rows.json").exists()
+    assert evaluation.stat().st_mtime_ns == before and not list(out.glob("*.csv"))  # no evaluation, no tables
+    dry = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--config", f"profile={profile}",
+                          f"results={out}"], cwd=ROOT, capture_output=True, text=True)
+    assert dry.returncode == 0 and re.search(r"reason: Missing output files: \S*gsnas-s2-seed0/rows.json", dry.stdout)
+    assert re.findall(r"^rule (\w+):", dry.stdout, re.M) == ["search", "evaluate", "aggregate", "all"]
+
+
+def _dry_run_jobs(log: str) -> dict[str, dict]:
+    """run -> {"rule", "resources", "command"} from the log of ``snakemake -n`` (with printshellcmds)."""
+    jobs = {}
+    for block in re.split(r"^rule ", log, flags=re.M)[1:]:
+        run = re.search(r"wildcards: run=(\S+)", block)
+        if run:
+            jobs[run.group(1)] = {"rule": block.split(":")[0],
+                                  "resources": re.search(r"resources: (.*)", block).group(1),
+                                  "command": re.search(r"^Shell command: (.*)$", block, re.M).group(1)}
+    return jobs
+
+
+def _parameters(command: str) -> dict:
+    """The notebook parameters papermill's own command line makes of ``command``."""
+    argv = shlex.split(command)
+    assert argv[0] == "papermill"
+    ctx = papermill_cli.make_context("papermill", argv[1:])
+    params = {k: _resolve_type(v) for k, v in ctx.params["parameters"]}
+    for text in ctx.params["parameters_yaml"]:
+        params.update(yaml.safe_load(text))
+    return {"notebook": ctx.params["notebook_path"], "output": ctx.params["output_path"], **params}
+
+
+@pytest.mark.slow
+def test_slurm_dry_run_lists_every_job_with_the_command_a_person_types():
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--profile", "workflow/profiles/slurm",
+                           "--config", "profile=paper"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    listed, plan = _dry_run_jobs(proc.stdout + proc.stderr), workflow.Plan("paper")
+    assert set(listed) == set(plan.jobs)
+    for run, job in plan.jobs.items():
+        assert listed[run]["rule"] == job.notebook
+        res = plan.prof["resources"][job.notebook]
+        assert f"gpu={res['gpus']}, runtime={res['runtime']}, mem_mb={res['mem_mb']}" in listed[run]["resources"]
+        assert _parameters(listed[run]["command"]) == {
+            "notebook": f"notebooks/{job.notebook}.ipynb", "output": f"results/paper/notebooks/{run}.ipynb",
+            "profile": "paper", "results": "results/paper", **job.params, "resume": True}
+    assert "rule aggregate:" in proc.stdout + proc.stderr
+    assert "Shell command: python -m gsnas.results aggregate results/paper" in proc.stdout + proc.stderr

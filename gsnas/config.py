@@ -231,9 +231,14 @@ class PruneConfig(TrainConfig):
 SECTIONS = {"search": SearchConfig, "darts": DartsConfig, "evaluate": TrainConfig,
             "operation_pruning": PruneConfig, "retrain": RetrainConfig}
 # The experiment plan (the paper's: 3 searches x 3 evaluations, Table 3's spaces, Figure 1's mus).
+# Beyond the paper: random search (``random_seeds``), reference cells evaluated the same way
+# (``reference_cells``), pruned networks retrained with several seeds (``retrain_seeds``) and the
+# random-pruning control at some of the mus (``random_pruning_mus``).
 PLAN = {"description": "the paper's protocol on CIFAR-10", "seeds": [0, 1, 2], "eval_seeds": [0, 1, 2],
         "subspaces": ["s1", "s2", "s4"], "subspace_seeds": [0, 1, 2],
-        "mus": [1e-4, 2e-4, 5e-4, 2e-3, 4e-3]}
+        "mus": [1e-4, 2e-4, 5e-4, 2e-3, 4e-3],
+        "random_seeds": [0, 1, 2], "reference_cells": ["DARTS_V2"], "retrain_seeds": [0],
+        "random_pruning_mus": []}
 
 
 # What one job of each notebook asks for (the paper's protocol on GPUs): Snakemake's threads and
@@ -241,9 +246,11 @@ PLAN = {"description": "the paper's protocol on CIFAR-10", "seeds": [0, 1, 2], "
 # options). gpus > 1 runs the job's training under torchrun, one process per GPU. A profile's
 # ``resources`` section changes them per notebook, or for all under ``common``.
 RESOURCES = {"search": {"threads": 8, "gpus": 1, "mem_mb": 32000, "runtime": 2880},
+             "random_search": {"threads": 1, "gpus": 0, "mem_mb": 2000, "runtime": 10},
              "darts_baseline": {"threads": 8, "gpus": 1, "mem_mb": 32000, "runtime": 2880},
              "evaluate": {"threads": 8, "gpus": 1, "mem_mb": 32000, "runtime": 4320},
-             "operation_pruning": {"threads": 8, "gpus": 1, "mem_mb": 32000, "runtime": 5760}}
+             "operation_pruning": {"threads": 8, "gpus": 1, "mem_mb": 32000, "runtime": 5760},
+             "retrain": {"threads": 8, "gpus": 1, "mem_mb": 32000, "runtime": 5760}}
 
 
 def load_profile(profile: str | Path) -> dict:
@@ -275,7 +282,7 @@ def load_profile(profile: str | Path) -> dict:
 
 
 def _check_plan(name, plan):
-    for key in ("seeds", "eval_seeds", "subspace_seeds"):
+    for key in ("seeds", "eval_seeds", "subspace_seeds", "random_seeds", "retrain_seeds"):
         if not isinstance(plan[key], list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
                                                       for s in plan[key]):
             raise ValueError(f"{key} in profile {name} must be a list of integers >= 0, got {plan[key]!r}")
@@ -287,6 +294,14 @@ def _check_plan(name, plan):
         raise ValueError(f"mus in profile {name} must be a list of numbers > 0, got {plan['mus']!r}")
     for mu in plan["mus"]:
         _positive("mu", mu)
+    if not isinstance(plan["random_pruning_mus"], list) or not set(plan["random_pruning_mus"]) <= set(plan["mus"]):
+        raise ValueError(f"random_pruning_mus in profile {name} must be a list of the profile's mus "
+                         f"{plan['mus']}, got {plan['random_pruning_mus']!r}")
+    if not isinstance(plan["reference_cells"], list):
+        raise ValueError(f"reference_cells in profile {name} must be a list of genotype names, "
+                         f"got {plan['reference_cells']!r}")
+    for name_ in plan["reference_cells"]:
+        get_genotype(name_)
 
 
 def _resources(name, values: dict) -> dict:

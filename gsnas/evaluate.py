@@ -12,6 +12,7 @@ from .genotype import Genotype, get_genotype
 from .groups import count_params
 from .loop import Run, accuracy, epoch_accuracy, optimizer_step, train_epoch
 from .network import EvalNetwork
+from .ops import Gate
 from .proxsgd import ProxSGD
 from .results import atomic_write_text
 
@@ -26,6 +27,12 @@ def build_eval_network(cfg: TrainConfig, info: dict, gates: bool = False) -> Eva
         return EvalNetwork.from_config({**config, **common})
     genotype = cfg.genotype if isinstance(cfg.genotype, Genotype) else get_genotype(cfg.genotype)
     return EvalNetwork(genotype, cfg.channels, cfg.layers, info["num_classes"], info["in_channels"], **common)
+
+
+def weights(net: EvalNetwork) -> int:
+    """The network's weights as evaluated: without the auxiliary head (training only) and pruning's gates."""
+    extra = [net.auxiliary_head] if net.auxiliary_head is not None else []
+    return count_params(net) - sum(count_params(m) for m in [*extra, *(m for m in net.modules() if isinstance(m, Gate))])
 
 
 def _fit(run, cfg, net, opt, sched, objects, norms_fn=None):
@@ -61,8 +68,7 @@ def train(cfg: TrainConfig) -> dict:
     opt = torch.optim.SGD(net.parameters(), cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs, eta_min=cfg.lr_min)
     test_loader = _fit(run, cfg, net, opt, sched, {"model": net, "opt": opt, "sched": sched})
-    aux = count_params(net.auxiliary_head) if net.auxiliary_head is not None else 0
-    return run.finish({"test_acc": run.metrics[-1]["test_acc"], "params": count_params(net) - aux,
+    return run.finish({"test_acc": run.metrics[-1]["test_acc"], "params": weights(net),
                        "genotype": net.genotype.to_dict()})
 
 
@@ -73,15 +79,12 @@ def prune(cfg: PruneConfig) -> dict:
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs, eta_min=cfg.lr_min)
     test_loader = _fit(run, cfg, net, opt, sched, {"model": net, "opt": opt, "sched": sched}, net.group_norms)
 
-    def size(m):
-        return count_params(m) - (count_params(m.auxiliary_head) if m.auxiliary_head is not None else 0)
-
-    before, full = run.metrics[-1]["test_acc"], size(net)  # the last epoch's test accuracy
+    before, full = run.metrics[-1]["test_acc"], weights(net)  # the last epoch's test accuracy
     rows = []
     for t in cfg.thresholds:
         pruned = net.prune(t)
-        rows.append({"threshold": t, "acc_after": accuracy(pruned, test_loader, run.device), "params": size(pruned),
-                     "weights_pruned_pct": 100.0 * (1 - size(pruned) / full),
+        rows.append({"threshold": t, "acc_after": accuracy(pruned, test_loader, run.device), "params": weights(pruned),
+                     "weights_pruned_pct": 100.0 * (1 - weights(pruned) / full),
                      "ops_pruned": len(net.op_groups()) - len(pruned.op_groups())})
         if run.out:
             atomic_write_text(run.out / f"pruned_{t:g}.json", json.dumps(pruned.config()) + "\n")
@@ -95,7 +98,7 @@ def random_removal(net: EvalNetwork, params: int, seed: int) -> set[tuple[int, i
     """
     groups = net.op_groups()
     order = torch.randperm(len(groups), generator=torch.Generator().manual_seed(seed)).tolist()
-    removed, left = set(), count_params(net) - (count_params(net.auxiliary_head) if net.auxiliary_head else 0)
+    removed, left = set(), weights(net)
     for i in order:
         if left <= params:
             break

@@ -9,6 +9,7 @@ of every run (re-running a configuration rewrites its rows).
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
@@ -18,8 +19,9 @@ from typing import Callable
 from . import distributed
 from .config import REPO, SECTIONS, config, load_profile
 from .darts import darts_search
-from .evaluate import prune, train
-from .genotype import Genotype
+from .evaluate import prune, random_removal, train, weights
+from .genotype import Genotype, get_genotype, random_genotype
+from .network import EvalNetwork
 from .results import provenance, read_rows, write_rows
 from .search import search, tune_mu
 from .spaces import get_space
@@ -39,7 +41,7 @@ ROUTINES = {
     "darts": Routine("darts", darts_search, "search --method darts", "darts_baseline"),
     "evaluate": Routine("evaluate", train, "train", "evaluate"),
     "operation_pruning": Routine("operation_pruning", prune, "prune", "operation_pruning"),
-    "retrain": Routine("retrain", train, None, "operation_pruning"),
+    "retrain": Routine("retrain", train, None, "retrain"),
 }
 assert set(ROUTINES) == set(SECTIONS)
 
@@ -47,7 +49,7 @@ assert set(ROUTINES) == set(SECTIONS)
 TABLES = {
     "searches": ["method", "space", "seed"],
     "table1_operation_pruning": ["mu", "threshold", "seed"],
-    "figure1_pruning_tradeoff": ["mu", "seed"],
+    "figure1_pruning_tradeoff": ["selection", "mu", "seed"],
     "table2_darts_space": ["method", "seed_search", "seed_eval"],
     "table3_subspaces": ["space", "method", "seed_search", "seed_eval"],
 }
@@ -70,8 +72,14 @@ def pruning_run(mu: float, seed: int) -> str:
     return f"operation_pruning/mu{mu:g}-seed{seed}"
 
 
-def baseline_run(seed: int) -> str:
-    return f"retrain/unpruned-seed{seed}"
+def retrain_run(mu: float, seed: int, selection: str = "group_sparsity") -> str:
+    """The retraining of the network pruned at ``mu`` (0: the unpruned network), by its selection of ops."""
+    if mu == 0:
+        return f"retrain/unpruned-seed{seed}"
+    return f"retrain/{'random-' if selection == 'random' else ''}mu{mu:g}-seed{seed}"
+
+
+SELECTIONS = ("group_sparsity", "random")  # which ops a pruned network lost: by ProxSGD, or by chance
 
 
 def _prov(prof, res) -> dict:
@@ -113,7 +121,8 @@ def run_search(profile="cpu", space="darts", seed=0, mu=None, target_ops=None, r
            **{f"acc_after_{t:g}": res["acc_after"][str(t)] for t in thresholds},
            **{f"gap_{t:g}": res["acc_before"] - res["acc_after"][str(t)] for t in thresholds},
            "groups": res["groups"], "nonzero_groups": res["nonzero_groups"],
-           "ops_normal": res["ops_normal"], "ops_reduce": res["ops_reduce"],
+           "ops_normal": res["ops_normal"], "ops_reduce": res["ops_reduce"], "ops_removed": res["ops_removed"],
+           "train_acc_first": res["train_acc_first"], "train_acc_last": res["train_acc_last"],
            "search_hours": res["wall_seconds"] / 3600, "run_dir": str(run_dir.relative_to(out)),
            "genotype": json.dumps(res["genotype"]), **_prov(prof, res)}
     write_rows(run_dir, {"searches": [row]})
@@ -129,37 +138,72 @@ def run_darts(profile="cpu", space="darts", seed=0, results=None, processes=1, *
     res = launch("darts", config(prof, "darts", space=space, seed=seed, out=str(run_dir), **overrides), processes)
     row = {"method": "darts", "space": space, "seed": seed, "mu": float("nan"), "acc_before": res["acc_before"],
            "acc_after_discrete": res["acc_after"], "gap_discrete": res["acc_before"] - res["acc_after"],
+           "alpha_max_mean": res["alpha_max_mean"],
+           "train_acc_first": res["train_acc_first"], "train_acc_last": res["train_acc_last"],
            "search_hours": res["wall_seconds"] / 3600, "run_dir": str(run_dir.relative_to(out)),
            "genotype": json.dumps(res["genotype"]), **_prov(prof, res)}
     write_rows(run_dir, {"searches": [row]})
     return {**res, "row": row}
 
 
+def run_random_search(profile="cpu", space="darts", seed=0, results=None) -> dict:
+    """Random search (beyond the paper): a cell drawn uniformly from the space, evaluated like a found one."""
+    prof = load_profile(profile)
+    out = results_dir(prof, results)
+    run_dir = out / "runs" / search_run("random", space, seed)
+    genotype = random_genotype(get_space(space), seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    genotype.save(run_dir / "genotype.json")
+    row = {"method": "random", "space": space, "seed": seed, "search_hours": 0.0,
+           "run_dir": str(run_dir.relative_to(out)), "genotype": json.dumps(genotype.to_dict()),
+           **provenance(prof["name"], config(prof, "search").dataset, "cpu", 0.0)}
+    write_rows(run_dir, {"searches": [row]})
+    return {"genotype": genotype.to_dict(), "row": row}
+
+
 # --- evaluation ---------------------------------------------------------------------------------
+
+SEARCH_METHODS = ("gsnas", "darts", "random")  # what evaluate reads a cell from; else a genotype name (DARTS_V2)
+
 
 def run_evaluate(profile="cpu", method="gsnas", space="darts", seed_search=0, seed_eval=0, results=None,
                  processes=1, **overrides) -> dict:
-    """Train the cell found by (method, space, seed_search) from scratch; a row of Table 2 or 3."""
+    """Train the cell found by (method, space, seed_search) from scratch; a row of Table 2 or 3.
+
+    ``method`` a genotype name (DARTS_V2): that published cell, on the darts space, as a reference row.
+    """
     prof = load_profile(profile)
     out = results_dir(prof, results)
-    found = read_rows(out / "runs" / search_run(method, space, seed_search)).get("searches")
-    if not found:
-        raise ValueError(f"no {method} search on space {space!r} with seed {seed_search} in {out}: run it first")
-    search = found[-1]
-    if not isinstance(search["genotype"], str) or search["genotype"] in ("null", ""):
-        raise ValueError(f"the {method} search on {space!r} (seed {seed_search}) pruned a whole cell: no genotype")
+    search = {}
+    if method in SEARCH_METHODS:
+        found = read_rows(out / "runs" / search_run(method, space, seed_search)).get("searches")
+        if not found:
+            raise ValueError(f"no {method} search on space {space!r} with seed {seed_search} in {out}: run it first")
+        search = found[-1]
+        if not isinstance(search["genotype"], str) or search["genotype"] in ("null", ""):
+            raise ValueError(f"the {method} search on {space!r} (seed {seed_search}) pruned a whole cell: no genotype")
+        genotype = Genotype.from_json(search["genotype"]).simplify()
+    elif space != "darts":
+        raise ValueError(f"reference cell {method!r} is a cell of the darts space, not of {space!r}")
+    else:
+        try:
+            genotype = get_genotype(method)
+        except ValueError:
+            raise ValueError(f"unknown method {method!r}; valid: {', '.join(SEARCH_METHODS)} or a genotype name "
+                             "(DARTS_V2)") from None
     run_dir = out / "runs" / evaluate_run(method, space, seed_search, seed_eval)
-    genotype = Genotype.from_json(search["genotype"]).simplify()
     run_dir.mkdir(parents=True, exist_ok=True)
     genotype.save(run_dir / "genotype.json")
     res = launch("evaluate", config(prof, "evaluate", genotype=str(run_dir / "genotype.json"), seed=seed_eval,
                                     out=str(run_dir), **overrides), processes)
     common = {"method": method, "seed_search": seed_search, "seed_eval": seed_eval, "params_m": res["params"] / 1e6,
+              "param_free_share": genotype.param_free_share(), "noise_ops": genotype.count({"noise"}),
               "genotype": json.dumps(genotype.to_dict()), **_prov(prof, res)}
+    # the search's supernet accuracy before and after its discretization, and the gaps (points)
+    gaps = {k: search[k] for k in search if k.startswith(("acc_before", "acc_after", "gap_"))}
     if space == "darts":
-        gap_after = search[f"acc_after_{search['threshold']:g}"] if method == "gsnas" else search["acc_after_discrete"]
-        row = {**common, "test_acc": res["test_acc"], "search_hours": search["search_hours"],
-               "gap_before": search["acc_before"], "gap_after": gap_after}
+        row = {**common, "test_acc": res["test_acc"], "search_hours": search.get("search_hours", math.nan),
+               **{f"search_{k}" if k.startswith("acc_") else k: v for k, v in gaps.items()}}
         write_rows(run_dir, {"table2_darts_space": [row]})
     else:
         row = {"space": space, **common, "test_error": 100.0 - res["test_acc"]}
@@ -171,44 +215,70 @@ def run_evaluate(profile="cpu", method="gsnas", space="darts", seed_search=0, se
 
 def run_operation_pruning(profile="cpu", mus=None, seed=0, retrain=True, baseline=True, results=None, processes=1,
                           resume=False, **overrides) -> dict:
-    """Table 1 and Figure 1: prune DARTS_V2 with ProxSGD for each mu, then retrain the pruned networks.
+    """Table 1 (and Figure 1): prune DARTS_V2 with ProxSGD for each mu; with ``retrain``, retrain them too.
 
-    ``baseline``: with ``retrain``, also retrain the unpruned network (Figure 1's mu = 0).
+    ``baseline``: with ``retrain``, also retrain the unpruned network (Figure 1's mu = 0). The workflow
+    runs the retrainings as jobs of their own (``run_retrain``), one per seed.
     """
     prof = load_profile(profile)
     out = results_dir(prof, results)
     mus = list(prof["mus"] if mus is None else mus)
     base = config(prof, "operation_pruning", seed=seed, **overrides)
-    first = base.thresholds[0]  # what survives, and what is retrained
-    retrain_cfg = dict(genotype=base.genotype, channels=base.channels, layers=base.layers, seed=seed, resume=resume)
     table1, figure1 = [], []
-    if retrain and baseline:  # the unpruned baseline of Figure 1
-        run_dir = out / "runs" / baseline_run(seed)
-        res = launch("retrain", config(prof, "retrain", out=str(run_dir), **retrain_cfg), processes)
-        row = {"mu": 0.0, "params": res["params"], "weights_pruned_pct": 0.0, "acc_retrained": res["test_acc"],
-               "seed": seed, **_prov(prof, res)}
-        write_rows(run_dir, {"figure1_pruning_tradeoff": [row]})
-        figure1.append(row)
     for mu in mus:
         run_dir = out / "runs" / pruning_run(mu, seed)
         cfg = type(base)(**{**asdict(base), "mu": mu, "out": str(run_dir), "resume": resume})
         res = launch("operation_pruning", cfg, processes)
-        rows = {"table1_operation_pruning": [
-            {"mu": mu, "threshold": r["threshold"], "acc_before": res["acc_before"], "acc_after": r["acc_after"],
-             "weights_pruned_pct": r["weights_pruned_pct"], "params": r["params"], "ops_pruned": r["ops_pruned"],
-             "group_by": res["group_by"], "seed": seed, **_prov(prof, res)} for r in res["after"]]}
-        if retrain:
-            model = run_dir / f"pruned_{first:g}.json"
-            pruned = next(r for r in res["after"] if r["threshold"] == first)
-            res2 = launch("retrain", config(prof, "retrain", model=str(model), out=str(run_dir / "retrain"),
-                                            **retrain_cfg), processes)
-            rows["figure1_pruning_tradeoff"] = [
-                {"mu": mu, "params": res2["params"], "weights_pruned_pct": pruned["weights_pruned_pct"],
-                 "acc_retrained": res2["test_acc"], "seed": seed, **_prov(prof, res2)}]
-        write_rows(run_dir, rows)
-        table1 += rows["table1_operation_pruning"]
-        figure1 += rows.get("figure1_pruning_tradeoff", [])
+        rows = [{"mu": mu, "threshold": r["threshold"], "acc_before": res["acc_before"], "acc_after": r["acc_after"],
+                 "weights_pruned_pct": r["weights_pruned_pct"], "params": r["params"],
+                 "params_unpruned": res["params_unpruned"], "ops_pruned": r["ops_pruned"],
+                 "group_by": res["group_by"], "seed": seed, **_prov(prof, res)} for r in res["after"]]
+        write_rows(run_dir, {"table1_operation_pruning": rows})
+        table1 += rows
+    if retrain:
+        for mu in ([0.0] if baseline else []) + mus:
+            figure1.append(run_retrain(profile, mu, seed, prune_seed=seed, results=results, processes=processes,
+                                       resume=resume)["row"])
     return {"table1": table1, "figure1": figure1}
+
+
+def run_retrain(profile="cpu", mu=0.0, seed=0, selection="group_sparsity", prune_seed=0, results=None, processes=1,
+                resume=False, **overrides) -> dict:
+    """Figure 1: train from scratch the network pruned at ``mu`` (0: the unpruned DARTS_V2 network).
+
+    ``selection`` "random" (the random-pruning control, beyond the paper): remove operations drawn at
+    random (seeded by ``seed``) from the unpruned network until it is no larger than the one pruned at mu.
+    """
+    if selection not in SELECTIONS:
+        raise ValueError(f"unknown selection {selection!r}; valid: {', '.join(SELECTIONS)}")
+    prof = load_profile(profile)
+    out = results_dir(prof, results)
+    base = config(prof, "operation_pruning", seed=prune_seed)
+    run_dir = out / "runs" / retrain_run(mu, seed, selection)
+    cfg = dict(genotype=base.genotype, channels=base.channels, layers=base.layers, seed=seed, resume=resume,
+               out=str(run_dir), **overrides)
+    model, pruned = None, {"weights_pruned_pct": 0.0, "ops_pruned": 0}
+    if mu != 0:
+        rows = read_rows(out / "runs" / pruning_run(mu, prune_seed)).get("table1_operation_pruning")
+        if not rows:
+            raise ValueError(f"no operation pruning at mu {mu:g} (seed {prune_seed}) in {out}: run it first")
+        pruned = next(r for r in rows if r["threshold"] == base.thresholds[0])  # what operation pruning keeps
+        model = out / "runs" / pruning_run(mu, prune_seed) / f"pruned_{base.thresholds[0]:g}.json"
+        if selection == "random":
+            full = EvalNetwork.from_config({**json.loads(model.read_text()), "cell_nodes": None, "gates": False})
+            removed = random_removal(full, pruned["params"], seed)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            model = run_dir / "model.json"
+            model.write_text(json.dumps(full.without(removed).config()) + "\n")
+            pruned = {"weights_pruned_pct": 100.0 * (1 - weights(full.without(removed)) / weights(full)),
+                      "ops_pruned": len(removed)}
+    res = launch("retrain", config(prof, "retrain", model=str(model) if model else None, **cfg), processes)
+    row = {"selection": selection if mu else "group_sparsity",  # mu 0: where both curves start
+           "mu": float(mu), "seed": seed, "params": res["params"],
+           "weights_pruned_pct": pruned["weights_pruned_pct"], "ops_pruned": pruned["ops_pruned"],
+           "acc_retrained": res["test_acc"], **_prov(prof, res)}
+    write_rows(run_dir, {"figure1_pruning_tradeoff": [row]})
+    return {**res, "row": row}
 
 
 if __name__ == "__main__":  # one routine from a config file, as ``launch`` starts it under torchrun

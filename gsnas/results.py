@@ -130,6 +130,9 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"gsnas.results: error: {e}", file=sys.stderr)
         return 2
+    from .claims import write as write_claims  # the verdicts, from the tables just written
+
+    tables["claims"] = write_claims(args.results)
     print(", ".join(f"{name}: {len(df)} rows" for name, df in tables.items()))
     return 0
 

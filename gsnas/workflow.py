@@ -32,20 +32,35 @@ class Job:
 
 
 def jobs(prof: dict) -> list[Job]:
-    """Every job of a profile's reproduction (``load_profile``): the paper's searches, evaluations, pruning."""
+    """Every job of a profile's reproduction (``load_profile``): searches, evaluations, pruning, retraining.
+
+    Table 2: GS-NAS, DARTS and random search on the darts space (``seeds``, ``random_seeds``) and the
+    reference cells; Table 3: GS-NAS and DARTS on each subspace; Figure 1: each mu pruned, the unpruned
+    and each pruned network retrained per ``retrain_seeds``, and the random-pruning control.
+    """
     searches = ([("gsnas", "search", "darts", s) for s in prof["seeds"]]
                 + [("darts", "darts_baseline", "darts", s) for s in prof["seeds"]]
-                + [("gsnas", "search", space, s) for space in prof["subspaces"] for s in prof["subspace_seeds"]])
+                + [("random", "random_search", "darts", s) for s in prof["random_seeds"]]
+                + [(method, notebook, space, s) for space in prof["subspaces"] for s in prof["subspace_seeds"]
+                   for method, notebook in (("gsnas", "search"), ("darts", "darts_baseline"))])
     out = [Job(notebook, ex.search_run(method, space, seed), {"space": space, "seed": seed})
            for method, notebook, space, seed in searches]
     out += [Job("evaluate", ex.evaluate_run(method, space, seed, e),
                 {"method": method, "space": space, "seed_search": seed, "seed_eval": e},
                 needs=(ex.search_run(method, space, seed),))
             for method, _, space, seed in searches for e in prof["eval_seeds"]]
-    if prof["mus"]:  # Figure 1: the unpruned network retrained; each mu pruned, then retrained
-        out.append(Job("operation_pruning", ex.baseline_run(0), {"mus": [], "seed": 0}))
-        out += [Job("operation_pruning", ex.pruning_run(mu, 0), {"mus": [mu], "seed": 0, "baseline": False})
+    out += [Job("evaluate", ex.evaluate_run(cell, "darts", 0, e),
+                {"method": cell, "space": "darts", "seed_search": 0, "seed_eval": e})
+            for cell in prof["reference_cells"] for e in prof["eval_seeds"]]
+    if prof["mus"]:  # Figure 1: each mu pruned; the unpruned and the pruned networks retrained
+        out += [Job("operation_pruning", ex.pruning_run(mu, 0), {"mus": [mu], "seed": 0, "retrain": False})
                 for mu in prof["mus"]]
+        out += [Job("retrain", ex.retrain_run(mu, seed, selection),
+                    {"mu": mu, "seed": seed, "selection": selection},
+                    needs=(ex.pruning_run(mu, 0),) if mu else ())
+                for mu, selection in ([(0.0, "group_sparsity")] + [(mu, "group_sparsity") for mu in prof["mus"]]
+                                      + [(mu, "random") for mu in prof["random_pruning_mus"]])
+                for seed in prof["retrain_seeds"]]
     gpus = {notebook: r["gpus"] for notebook, r in prof["resources"].items()}  # > 1: under torchrun
     return [replace(j, params={**j.params, "processes": gpus[j.notebook]}) if gpus[j.notebook] > 1 else j
             for j in out]
@@ -86,11 +101,13 @@ class Plan:
         """What a job reads of the profile (its routines' sections), so that Snakemake reruns it when they change."""
         job = self.jobs[run]
         sections = [s for s, r in ex.ROUTINES.items() if r.notebook == job.notebook]
+        if job.notebook in ("operation_pruning", "retrain"):  # a retraining's network is operation pruning's
+            sections = ["operation_pruning", "retrain"]
         return json.dumps({s: {**self.prof["common"], **self.prof[s]} for s in sections}, sort_keys=True)
 
     @property
     def tables(self) -> list[str]:
-        return [f"{self.results}/{name}.csv" for name in [*ex.TABLES, "timings"]]
+        return [f"{self.results}/{name}.csv" for name in [*ex.TABLES, "timings", "claims"]]
 
 
 def check(job_list: list[Job]) -> None:

@@ -39,3 +39,16 @@ def test_random_removal_removes_down_to_the_target_and_is_seeded():
     assert count_params(pruned) <= target < count_params(pruned) + max(g.size for g in net.op_groups())
     assert removed == random_removal(net, target, seed=1) != random_removal(net, target, seed=2)
     assert len(pruned.op_groups()) == len(net.op_groups()) - len(removed) and smallest > 0
+
+
+def test_weights_leave_out_pruning_gates_and_the_auxiliary_head():
+    """A gated (pruning) network and its ungated retraining count the same weights."""
+    from gsnas.evaluate import weights
+
+    args = (get_genotype("DARTS_V2"), 8, 5, 10, 1)
+    plain, gated = EvalNetwork(*args), EvalNetwork(*args, gates=True)
+    gates = count_params(gated) - count_params(plain)
+    assert gates == 3 * 2 + 2 * 8  # a gate per parameter-free op: 2 skips per normal cell, 5 pools + 3 skips per reduce
+    assert weights(gated) == weights(plain) == count_params(plain)
+    aux = EvalNetwork(get_genotype("DARTS_V2"), 8, 6, 10, 3, auxiliary=True)
+    assert weights(aux) == count_params(aux) - count_params(aux.auxiliary_head)

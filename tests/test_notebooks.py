@@ -17,11 +17,14 @@ from gsnas.workflow import jobs
 pytestmark = pytest.mark.slow
 
 SCHEMAS = {
-    "table1_operation_pruning": ["mu", "threshold", "acc_before", "acc_after", "weights_pruned_pct", "params", "seed"],
-    "figure1_pruning_tradeoff": ["mu", "params", "weights_pruned_pct", "acc_retrained", "seed"],
-    "table2_darts_space": ["method", "seed_search", "seed_eval", "test_acc", "params_m", "search_hours",
-                           "gap_before", "gap_after", "genotype"],
-    "table3_subspaces": ["space", "method", "seed_search", "seed_eval", "test_error", "params_m", "genotype"],
+    "searches": ["method", "space", "seed", "genotype", "search_hours"],
+    "table1_operation_pruning": ["mu", "threshold", "acc_before", "acc_after", "weights_pruned_pct", "params",
+                                 "params_unpruned", "seed"],
+    "figure1_pruning_tradeoff": ["selection", "mu", "seed", "params", "weights_pruned_pct", "acc_retrained"],
+    "table2_darts_space": ["method", "seed_search", "seed_eval", "test_acc", "params_m", "param_free_share",
+                           "search_hours", "search_acc_before", "gap_1e-06", "gap_discrete", "genotype"],
+    "table3_subspaces": ["space", "method", "seed_search", "seed_eval", "test_error", "params_m", "param_free_share",
+                         "noise_ops", "genotype"],
 }
 
 # tests/nbval/<reference>.ipynb: the smoke run's notebook it pins down (tests/nbval/regenerate.py makes them)
@@ -36,7 +39,8 @@ def test_every_notebook_ran(smoke):
     assert sorted(names) == sorted(f"{job.run}.ipynb" for job in plan)
     assert smoke.timings[-1]["notebook"] == "TOTAL" and all(r["status"] == "ok" for r in smoke.timings)
     assert all((smoke.results / "notebooks" / n).exists() for n in names)
-    assert {job.notebook for job in plan} == {"operation_pruning", "search", "darts_baseline", "evaluate"}
+    assert {job.notebook for job in plan} == {"operation_pruning", "retrain", "search", "darts_baseline",
+                                              "random_search", "evaluate"}
 
 
 @pytest.mark.parametrize("table", SCHEMAS)
@@ -57,11 +61,24 @@ def test_table_rows_per_experiment(smoke):
     t1 = pd.read_csv(out / "table1_operation_pruning.csv")
     assert sorted(t1["mu"].unique()) == [0.01, 1.0] and sorted(t1["threshold"].unique()) == [1e-6, 1e-3, 0.5]
     f1 = pd.read_csv(out / "figure1_pruning_tradeoff.csv")
-    assert sorted(f1["mu"]) == [0.0, 0.01, 1.0]  # the unpruned baseline has mu = 0
+    assert sorted(zip(f1["selection"], f1["mu"])) == [("group_sparsity", 0.0), ("group_sparsity", 0.01),
+                                                      ("group_sparsity", 1.0), ("random", 1.0)]
+    # a retrained network has exactly the weights operation pruning left (gates are not weights)
+    pruned = t1[t1["threshold"] == 1e-6].set_index("mu")["params"]
+    gs = f1[(f1["selection"] == "group_sparsity") & (f1["mu"] > 0)]
+    assert (gs["params"].to_numpy() == pruned.loc[gs["mu"]].to_numpy()).all()
+    assert (f1.loc[f1["mu"] == 0, "params"] == t1["params_unpruned"].iloc[0]).all()
+    rnd = f1[f1["selection"] == "random"]
+    assert (rnd["params"].to_numpy() <= pruned.loc[rnd["mu"]].to_numpy()).all()
     t2 = pd.read_csv(out / "table2_darts_space.csv")
-    assert sorted(t2["method"]) == ["darts", "gsnas"]
+    assert sorted(t2["method"]) == ["DARTS_V2", "darts", "gsnas", "random"]
+    assert (t2.loc[t2["method"] == "DARTS_V2", "param_free_share"] == 10 / 16).all()  # skips and max pools
+    assert (t2.loc[t2["method"] == "gsnas", "gap_1e-06"] == 0).all()
     t3 = pd.read_csv(out / "table3_subspaces.csv")
-    assert list(t3["space"]) == ["s2"] and t3["test_error"].between(0, 100).all()
+    assert sorted(zip(t3["space"], t3["method"])) == [("s2", "darts"), ("s2", "gsnas")]
+    assert t3["test_error"].between(0, 100).all() and (t3["noise_ops"] == 0).all()  # s2 has no noise op
+    claims = pd.read_csv(out / "claims.csv")
+    assert len(claims) == 9 and set(claims["verdict"]) <= {"reproduced", "not reproduced", "inconclusive"}
 
 
 def test_search_notebook_parameters_and_outputs(smoke):

@@ -26,23 +26,46 @@ from gsnas.results import aggregate
 
 def test_smoke_plan_runs_searches_before_their_evaluations():
     plan = workflow.Plan("smoke")
-    assert list(plan.jobs) == ["search/gsnas-darts-seed0", "search/darts-darts-seed0", "search/gsnas-s2-seed0",
-                               "evaluate/gsnas-darts-seed0-eval0", "evaluate/darts-darts-seed0-eval0",
-                               "evaluate/gsnas-s2-seed0-eval0", "retrain/unpruned-seed0",
-                               "operation_pruning/mu0.01-seed0", "operation_pruning/mu1-seed0"]
+    assert list(plan.jobs) == [
+        "search/gsnas-darts-seed0", "search/darts-darts-seed0", "search/random-darts-seed0",
+        "search/gsnas-s2-seed0", "search/darts-s2-seed0",
+        "evaluate/gsnas-darts-seed0-eval0", "evaluate/darts-darts-seed0-eval0", "evaluate/random-darts-seed0-eval0",
+        "evaluate/gsnas-s2-seed0-eval0", "evaluate/darts-s2-seed0-eval0", "evaluate/DARTS_V2-darts-seed0-eval0",
+        "operation_pruning/mu0.01-seed0", "operation_pruning/mu1-seed0",
+        "retrain/unpruned-seed0", "retrain/mu0.01-seed0", "retrain/mu1-seed0", "retrain/random-mu1-seed0"]
     assert plan.needs("evaluate/darts-darts-seed0-eval0") == ["results/smoke/runs/search/darts-darts-seed0/rows.json"]
+    assert plan.needs("evaluate/DARTS_V2-darts-seed0-eval0") == []  # the published cell: no search
     assert plan.jobs["evaluate/gsnas-s2-seed0-eval0"].params == {"method": "gsnas", "space": "s2", "seed_search": 0,
                                                                  "seed_eval": 0}
-    assert plan.jobs["operation_pruning/mu1-seed0"].params == {"mus": [1.0], "seed": 0, "baseline": False}
+    assert plan.jobs["operation_pruning/mu1-seed0"].params == {"mus": [1.0], "seed": 0, "retrain": False}
+    assert plan.jobs["retrain/random-mu1-seed0"].params == {"mu": 1.0, "seed": 0, "selection": "random"}
+    assert plan.needs("retrain/random-mu1-seed0") == ["results/smoke/runs/operation_pruning/mu1-seed0/rows.json"]
+    assert plan.needs("retrain/unpruned-seed0") == []
 
 
 def test_paper_plan_is_the_papers_protocol():
-    """3 searches per method, each evaluated 3 times; S1, S2, S4 x 3 seeds x 3 evaluations; 5 mus and the unpruned."""
+    """3 searches per method, each evaluated 3 times; S1, S2, S4 x 3 seeds x 3 evaluations for GS-NAS and DARTS;
+    5 mus, each pruned network and the unpruned one retrained; beyond: 3 random cells and DARTS_V2 evaluated."""
     plan = workflow.Plan("paper")
     count = pd.Series([job.notebook for job in plan.jobs.values()]).value_counts().to_dict()
-    assert count == {"search": 3 + 9, "darts_baseline": 3, "evaluate": 18 + 27, "operation_pruning": 1 + 5}
-    assert all(r["gpus"] == 1 for r in plan.prof["resources"].values())
+    assert count == {"search": 3 + 9, "darts_baseline": 3 + 9, "random_search": 3, "evaluate": 27 + 3 + 54,
+                     "operation_pruning": 5, "retrain": 1 + 5}
+    assert all(plan.prof["resources"][n]["gpus"] == 1 for n in count if n != "random_search")
     assert not any("processes" in job.params for job in plan.jobs.values())
+
+
+def test_cpu_plan_has_what_the_claims_need():
+    """>= 3 searches per method and space, >= 6 mus, >= 2 retraining seeds, the random control at >= 3 mus."""
+    plan = workflow.Plan("cpu")
+    runs = set(plan.jobs)
+    for method in ("gsnas", "darts", "random"):
+        assert {f"search/{method}-darts-seed{s}" for s in range(3)} <= runs
+    for space in ("s1", "s2", "s4"):
+        assert {f"evaluate/{m}-{space}-seed{s}-eval0" for m in ("gsnas", "darts") for s in range(3)} <= runs
+    assert "evaluate/DARTS_V2-darts-seed0-eval0" in runs
+    prof = plan.prof
+    assert len(prof["mus"]) >= 6 and len(prof["retrain_seeds"]) >= 2 and len(prof["random_pruning_mus"]) >= 3
+    assert sum(j.notebook == "retrain" for j in plan.jobs.values()) == (1 + 6 + 3) * 2
 
 
 def test_gpus_above_one_train_under_torchrun(tmp_path):
@@ -56,6 +79,8 @@ def test_gpus_above_one_train_under_torchrun(tmp_path):
 
 @pytest.mark.parametrize("profile, message", [
     ("nope", "unknown profile 'nope'"),
+    ("random_pruning_mus: [0.5]", "random_pruning_mus in profile bad.yaml must be a list of the profile's mus"),
+    ("reference_cells: [DARTS_V9]", "unknown genotype 'DARTS_V9'"),
     ("subspaces: [s2, s9]", "unknown search space 's9'"),
     ("resources: {search: {gpu: 2}}", "unknown resource(s) ['gpu']"),
     ("search: {lr: -1}", "lr must be a number > 0, got -1"),  # a value that only the routine's config checks

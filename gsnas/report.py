@@ -40,39 +40,116 @@ class Results:
         df = self[name]
         return f"{df['dataset'].iloc[0]}, profile `{df['profile'].iloc[0]}`, device {df['device'].iloc[0]}"
 
+    def short(self, name: str) -> str:
+        """For plot titles: dataset and profile."""
+        df = self[name]
+        return f"{df['dataset'].iloc[0]}, profile {df['profile'].iloc[0]}"
 
-def mean_std(values) -> str:
+    def scale(self, section: str, table: str = "searches") -> str:
+        """The protocol of one routine of the profile these results were made with, in words (for captions)."""
+        from .config import config, load_profile
+
+        cfg = config(load_profile(self[table]["profile"].iloc[0]), section)
+        size = f"{cfg.train_size:,} training images" if cfg.train_size else "the full training set"
+        words = [f"C={cfg.channels}, {cfg.layers} cells", size, f"{cfg.epochs} epochs", f"batch {cfg.batch_size}"]
+        if hasattr(cfg, "image_size") and cfg.image_size:
+            words.insert(1, f"{cfg.image_size}x{cfg.image_size} images")
+        return ", ".join(words)
+
+
+def mean_std(values, digits: int = 2) -> str:
+    """``mean ± std (n=k)`` with ddof=1; a single value shows no ±."""
     values = pd.Series(values, dtype=float).dropna()
     if values.empty:
         return "–"
     if len(values) == 1:
-        return f"{values.iloc[0]:.2f} (n=1)"
-    return f"{values.mean():.2f} ± {values.std(ddof=1):.2f} (n={len(values)})"
+        return f"{values.iloc[0]:.{digits}f} (n=1)"
+    return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f} (n={len(values)})"
+
+
+def per_search(df: pd.DataFrame, values: list[str]) -> pd.DataFrame:
+    """Evaluation seeds averaged: one row per (space, method, seed_search), as the claims count them."""
+    keys = [k for k in ("space", "method", "seed_search") if k in df]
+    return df.groupby(keys, as_index=False)[values].mean()
+
+
+class Table:
+    """A result table as a reader sees it: no index column, formatted numbers, scrolls inside the page
+    when wide, ours and the paper's columns visibly apart, and its CSV to download."""
+
+    def __init__(self, df: pd.DataFrame, name: str, formats: dict | None = None):
+        self.df, self.name, self.formats = df.reset_index(drop=True), name, formats or {}
+
+    def _repr_html_(self) -> str:
+        import base64
+
+        theirs = [c for c in self.df.columns if str(c).startswith(("paper", "authors", "RobustDARTS"))]
+        styler = (self.df.style.hide(axis="index").format(self.formats, na_rep="–")
+                  .set_table_attributes('class="gsnas-table"')
+                  .set_properties(subset=theirs, **{"background-color": "#f3f0e6", "font-style": "italic"})
+                  .set_table_styles([{"selector": "th", "props": "text-align: left; white-space: normal"},
+                                     {"selector": "td", "props": "text-align: left"}]))
+        csv = base64.b64encode(self.df.to_csv(index=False).encode()).decode()
+        return (f'<div style="overflow-x: auto; max-width: 100%">{styler.to_html()}</div>'
+                f'<p style="font-size: 0.85em"><a download="{self.name}.csv" '
+                f'href="data:text/csv;base64,{csv}">download {self.name}.csv</a></p>')
 
 
 # --- Table 1 / Figure 1: operation pruning --------------------------------------------------------
 
-def table1(res: Results) -> pd.DataFrame:
-    """Ours: accuracy before pruning and after pruning at each threshold, per mu (means over seeds)."""
+def table1(res: Results) -> Table:
+    """Ours: per mu, the weights pruned and the test accuracy before and after pruning at each threshold."""
     t = res["table1_operation_pruning"]
-    wide = t.pivot_table(index="mu", columns="threshold", values="acc_after", aggfunc="mean")
-    wide.columns = [f"after {c:g}" for c in wide.columns]
-    pruned = t.pivot_table(index="mu", columns="threshold", values="weights_pruned_pct", aggfunc="mean")
     first = t["threshold"].min()  # the threshold that decides what survives
-    out = pd.concat([t.groupby("mu")["acc_before"].mean().rename("before"), wide,
-                     pruned[first].rename(f"weights pruned % ({first:g})")], axis=1)
-    return out.round(2).reset_index()
+    rows = []
+    for mu, g in t.groupby("mu"):
+        row = {"mu": mu, "runs": g["seed"].nunique(),
+               "weights pruned % (at 1e-6)": g.loc[g["threshold"] == first, "weights_pruned_pct"].mean(),
+               "accuracy before %": g["acc_before"].mean()}
+        for th, h in g.groupby("threshold"):
+            row[f"after {th:g} %"] = h["acc_after"].mean()
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    return Table(df, "table1_operation_pruning", {c: "{:.2f}" for c in df.columns if c not in ("mu", "runs")}
+                 | {"mu": "{:g}"})
+
+
+def paper_table1() -> Table:
+    df = paper.TABLE1.rename(columns={"acc_before": "paper: accuracy before %", "after_1e-06": "paper: after 1e-6 %",
+                                      "after_0.001": "paper: after 0.001 %", "after_0.5": "paper: after 0.5 %"})
+    return Table(df, "paper_table1", {"mu": "{:g}"} | {c: "{:.2f}" for c in df.columns if c != "mu"})
 
 
 def figure1(res: Results):
-    """Accuracy after retraining vs % of weights pruned: ours (left) and the paper's (right)."""
-    ours = res["figure1_pruning_tradeoff"]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
-    accuracy_vs_pruned(ours, ax=a)
-    a.set_title(f"ours: {res.describe('figure1_pruning_tradeoff')}")
-    sns.scatterplot(data=paper.FIGURE1, x="weights_pruned_pct", y="acc_retrained", hue="mu", palette="viridis",
-                    s=60, ax=b)
-    b.set(title=f"{paper.SOURCE}, DARTS_V2 (authors' logs)", xlabel="weights pruned (%)", ylabel="")
+    """Accuracy after retraining vs % of weights pruned, same axes: ours (left; each retraining a point, the
+    line joins the means; group sparsity and the random-pruning control) and the authors' logs (right)."""
+    ours = res["figure1_pruning_tradeoff"].copy()
+    if "selection" not in ours:
+        ours["selection"] = "group_sparsity"
+    ours["selection"] = ours["selection"].map({"group_sparsity": "group sparsity (ProxSGD)",
+                                               "random": "random removal (control)"})
+    base = ours[ours["mu"] == 0]  # the unpruned network starts both curves
+    both = pd.concat([ours, base.assign(selection="random removal (control)")]) \
+        if (ours["selection"] == "random removal (control)").any() else ours
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
+    palette = {"group sparsity (ProxSGD)": "tab:blue", "random removal (control)": "tab:orange"}
+    sns.scatterplot(data=ours, x="weights_pruned_pct", y="acc_retrained", hue="selection", palette=palette,
+                    alpha=0.6, ax=a)
+    means = both.groupby(["selection", "mu"], as_index=False)[["weights_pruned_pct", "acc_retrained"]].mean()
+    for sel, g in means.groupby("selection"):
+        a.plot(g.sort_values("weights_pruned_pct")["weights_pruned_pct"],
+               g.sort_values("weights_pruned_pct")["acc_retrained"], color=palette[sel], lw=1.5)
+    n = ours.groupby(["selection", "mu"]).size()
+    per_point = f"{n.min()}" if n.min() == n.max() else f"{n.min()}-{n.max()}"
+    a.set(title=f"ours ({res.short('figure1_pruning_tradeoff')})\n{per_point} retraining(s) per setting",
+          xlabel="weights pruned (%)", ylabel="test accuracy after retraining (%)")
+    a.legend(title=None, fontsize=8)
+    theirs = paper.FIGURE1
+    sns.scatterplot(data=theirs, x="weights_pruned_pct", y="acc_retrained", color="tab:blue", alpha=0.6, ax=b)
+    m = theirs.groupby("mu", as_index=False)[["weights_pruned_pct", "acc_retrained"]].mean()
+    b.plot(m["weights_pruned_pct"], m["acc_retrained"], color="tab:blue", lw=1.5)
+    b.set(title="authors' logs (CIFAR-10, DARTS_V2)\nnot in the paper's text", xlabel="weights pruned (%)",
+          ylabel="")
     fig.tight_layout()
     return fig
 
@@ -103,31 +180,109 @@ def mu_vs_sparsity(res: Results):
 
 # --- Table 2 / 3: NAS ---------------------------------------------------------------------------------
 
-def table2(res: Results) -> pd.DataFrame:
-    """Ours per method (mean ± std over searches x evaluations) beside the paper's accuracy and size."""
+METHODS = {"gsnas": "GS-NAS", "darts": "DARTS (1st order)", "random": "random search", "DARTS_V2": "DARTS_V2 cell"}
+
+
+def table2(res: Results) -> Table:
+    """Ours per method (mean ± std over searches, evaluation seeds averaged) beside the paper's numbers."""
     t = res["table2_darts_space"]
-    rows = []
-    for method, g in t.groupby("method"):
-        gap = g["gap_1e-06"] if method == "gsnas" else g.get("gap_discrete", pd.Series(dtype=float))
-        rows.append({"method": method, "ours: accuracy %": mean_std(g["test_acc"]),
-                     "ours: params (M)": mean_std(g["params_m"]),
-                     "ours: search hours": f"{g['search_hours'].mean():.3f}",
-                     "ours: gap (points)": mean_std(gap)})
-    ours = pd.DataFrame(rows)
+    gap = t["gap_1e-06"] if "gap_1e-06" in t else pd.Series(float("nan"), index=t.index)
+    if "gap_discrete" in t:
+        gap = gap.fillna(t["gap_discrete"])
+    t = per_search(t.assign(gap=gap), ["test_acc", "params_m", "param_free_share", "search_hours", "gap"])
     theirs = paper.TABLE2.set_index("method")
-    ours["paper: accuracy %"] = ours["method"].map({"gsnas": theirs.loc["GS-NAS", "accuracy"],
-                                                    "darts": theirs.loc["DARTS (2nd order)", "accuracy"]})
-    ours["paper: params (M)"] = ours["method"].map({"gsnas": theirs.loc["GS-NAS", "params_m"],
-                                                    "darts": theirs.loc["DARTS (2nd order)", "params_m"]})
-    return ours
+    rows = []
+    for method in [m for m in METHODS if m in set(t["method"])]:
+        g = t[t["method"] == method]
+        paper_name = {"gsnas": "GS-NAS", "darts": "DARTS (2nd order)"}.get(method)
+        rows.append({"method": METHODS[method], "ours: test accuracy %": mean_std(g["test_acc"]),
+                     "ours: params (M)": mean_std(g["params_m"], 3),
+                     "ours: parameter-free ops": mean_std(g["param_free_share"]),
+                     "ours: search gap (points)": mean_std(g["gap"]),
+                     "ours: search hours": mean_std(g["search_hours"]) if method in ("gsnas", "darts") else "–",
+                     "paper: accuracy %": theirs.loc[paper_name, "accuracy"] if paper_name else "–",
+                     "paper: params (M)": theirs.loc[paper_name, "params_m"] if paper_name else "–"})
+    return Table(pd.DataFrame(rows), "table2_darts_space")
 
 
-def table3(res: Results) -> pd.DataFrame:
-    """Ours: GS-NAS test error per space, beside the paper's DARTS, ES-DARTS and GS-NAS errors."""
-    t = res["table3_subspaces"]
-    ours = t.groupby("space")["test_error"].apply(mean_std).rename("ours: GS-NAS error %").reset_index()
-    theirs = paper.TABLE3.rename(columns={c: f"paper: {c} error %" for c in ("DARTS", "ES-DARTS", "GS-NAS")})
-    return ours.merge(theirs, on="space", how="left")
+def accuracy_vs_params(res: Results):
+    """Every cell evaluated on the darts space: test accuracy against its network's size, by method."""
+    t = res["table2_darts_space"].assign(method=lambda d: d["method"].map(METHODS).fillna(d["method"]))
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    sns.scatterplot(data=t, x="params_m", y="test_acc", hue="method", style="method", s=70, ax=ax)
+    ax.set(xlabel="parameters of the evaluation network (M)", ylabel="test accuracy (%)",
+           title=f"every evaluated cell ({res.short('table2_darts_space')})")
+    ax.legend(title=None, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def searches(res: Results, space: str = "darts") -> Table:
+    """Did each search learn? GS-NAS: train accuracy of its first and last epoch, ops kept per cell type;
+    DARTS: how far softmax(alpha) left uniform (mean over edges of the largest weight)."""
+    s = res["searches"].query("space == @space and method != 'random'")
+    cols = {"method": "method", "seed": "seed", "train_acc_first": "train acc. first epoch %",
+            "train_acc_last": "train acc. last epoch %", "ops_normal": "ops kept (normal)",
+            "ops_reduce": "ops kept (reduce)", "alpha_max_mean": "mean max softmax(alpha)",
+            "acc_before": "supernet test acc. %"}
+    df = s[[c for c in cols if c in s]].rename(columns=cols).assign(method=lambda d: d["method"].map(METHODS))
+    return Table(df, f"searches_{space}", {c: "{:.2f}" for c in df.columns if "%" in c}
+                 | {"mean max softmax(alpha)": "{:.3f}", "ops kept (normal)": "{:.0f}", "ops kept (reduce)": "{:.0f}"})
+
+
+def table3(res: Results) -> Table:
+    """Ours: GS-NAS and DARTS per space (test error, share of parameter-free ops, noise ops), beside the
+    paper's GS-NAS errors and the DARTS / ES-DARTS errors it quotes from RobustDARTS."""
+    t = per_search(res["table3_subspaces"], ["test_error", "param_free_share", "noise_ops", "params_m"])
+    rows = []
+    for space, g in t.groupby("space"):
+        row = {"space": space}
+        for method in ("darts", "gsnas"):
+            h = g[g["method"] == method]
+            row[f"ours: {METHODS[method]} error %"] = mean_std(h["test_error"])
+            row[f"ours: {METHODS[method]} parameter-free ops"] = mean_std(h["param_free_share"])
+        row["ours: GS-NAS noise ops"] = mean_std(g.loc[g["method"] == "gsnas", "noise_ops"], 1) \
+            if space == "s4" else "–"
+        rows.append(row)
+    theirs = paper.TABLE3.rename(columns={"DARTS": "RobustDARTS: DARTS error %", "ES-DARTS": "RobustDARTS: ES-DARTS error %",
+                                          "GS-NAS": "paper: GS-NAS error %"})
+    return Table(pd.DataFrame(rows).merge(theirs, on="space", how="left"), "table3_subspaces")
+
+
+def cell_grid(res: Results, space: str = "darts", methods=("gsnas", "darts", "random")):
+    """The cells found, one row per search: method and seed, normal cell, reduction cell (HTML)."""
+    from IPython.display import HTML
+
+    s = res["searches"].query("space == @space and method in @methods")
+    s = s.assign(order=s["method"].map({m: i for i, m in enumerate(methods)})).sort_values(["order", "seed"])
+    rows = []
+    for _, r in s.iterrows():
+        cells = "".join(f'<td style="vertical-align: middle">{draw_cell(r["genotype"], kind).pipe()}</td>'
+                        if isinstance(r["genotype"], str) else "<td>whole cell pruned</td>"
+                        for kind in ("normal", "reduce"))
+        rows.append(f'<tr><th style="white-space: nowrap">{METHODS[r["method"]]}, seed {r["seed"]}</th>{cells}</tr>')
+    return HTML('<div style="overflow-x: auto"><table class="gsnas-cells"><tr><th></th><th>normal cell</th>'
+                f'<th>reduction cell</th></tr>{"".join(rows)}</table></div>')
+
+
+def claim_paragraphs(res: Results) -> str:
+    """One short paragraph per claim (markdown), from ``claims.csv``."""
+    df = pd.read_csv(res.folder / "claims.csv")
+    return "\n\n".join(f"**{r.claim}.** *{r.verdict.capitalize()}.* The paper: {r.paper_evidence}. "
+                        f"Ours: {r.our_evidence}. Criterion: {r.criterion}." for r in df.itertuples())
+
+
+def claims(res: Results) -> Table:
+    """The claims ledger (``claims.csv``), with the chapter that shows each claim."""
+    df = pd.read_csv(res.folder / "claims.csv")
+    chapter = {"zero_gap_pruning": "operation_pruning", "accuracy_vs_pruned": "operation_pruning",
+               "mu_controls_sparsity": "operation_pruning", "group_sparsity_beats_random": "operation_pruning",
+               "competitive_with_darts": "nas", "gsnas_cells_without_param_free_ops": "nas", "no_search_gap": "nas",
+               "darts_degenerates_gsnas_not": "robustness", "noise_never_survives_s4": "robustness"}
+    df["shown in"] = df["claim_id"].map(lambda c: f'<a href="{chapter.get(c, "claims")}.html">{chapter.get(c, "")}</a>')
+    df = df.drop(columns="claim_id").rename(columns={"paper_evidence": "paper's evidence",
+                                                    "our_evidence": "our evidence"})
+    return Table(df, "claims")
 
 
 def gaps(res: Results) -> pd.DataFrame:

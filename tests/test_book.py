@@ -13,7 +13,7 @@ from gsnas import book
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium")
 SCREENSHOTS = ROOT / "_build" / "screenshots"
-RESULT_CHAPTERS = {"operation_pruning", "nas", "robustness", "reproduce"}
+RESULT_CHAPTERS = {"claims", "operation_pruning", "nas", "robustness", "reproduce"}
 MATH_CHAPTERS = {"method"}
 
 
@@ -51,9 +51,11 @@ PAGES = ["book/intro"] + [f"book/generated/{c}" for c in book.CHAPTERS] + ["book
 @pytest.mark.parametrize("page_path", PAGES)
 def test_chapter_page_renders(site, browser, page_path):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    failed = []
+    failed, errors = [], []
     page.on("requestfailed", lambda r: failed.append(f"{r.url} ({r.failure})"))
     page.on("response", lambda r: failed.append(f"{r.url} ({r.status})") if r.status >= 400 else None)
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
     page.goto(f"{site}/{page_path}.html", wait_until="networkidle")
     name = page_path.split("/")[-1]
     if name in MATH_CHAPTERS:
@@ -65,11 +67,20 @@ def test_chapter_page_renders(site, browser, page_path):
     if name in RESULT_CHAPTERS:
         rows = page.locator("table tbody tr").count()
         assert rows > 0, "a results chapter without table rows"
+    # no pandas index column: a table whose first body cells are row headers (th) numbering the rows 0, 1, 2
+    index_columns = page.eval_on_selector_all(
+        "table", "ts => ts.filter(t => { const hs = [...t.querySelectorAll('tbody tr > th:first-child')]"
+                 ".map(h => h.textContent.trim()); return hs.length > 1 && hs.every((h, i) => h === String(i)); }).length")
+    assert index_columns == 0, f"{index_columns} table(s) show pandas' index"
+    text = page.inner_text("article") if page.locator("article").count() else page.inner_text("body")
+    raw_tex = [t for t in ("\\frac", "\\mu", "\\lVert", "$$") if t in text]
+    assert not raw_tex, f"raw TeX on the page: {raw_tex}"
     if name in ("operation_pruning", "nas", "beyond", "method"):
         assert len(images) > 0
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
     assert not failed, failed
+    assert not errors, errors
     page.close()
 
 

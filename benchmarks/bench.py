@@ -211,7 +211,7 @@ def notebook_times(results: Path):
     rows = df[~df["notebook"].str.startswith("TOTAL")]
     total_s = float(total["wall_seconds"].iloc[0]) if len(total) else float("nan")
     return {"figure": "whole default reproduction (minutes)", "ours_ms": None, "baseline_ms": None,
-            "ratio": total_s / 60, "target": "<= 30", "met": total_s / 60 <= 30,
+            "ratio": total_s / 60, "target": "<= 150", "met": total_s / 60 <= 150,  # the experiments issue's budget
             "setup": f"{path.relative_to(REPO) if path.is_relative_to(REPO) else path}",
             "notebooks": rows[["notebook", "status", "wall_seconds"]].to_dict("records")}
 

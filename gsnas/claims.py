@@ -35,6 +35,8 @@ def _stats(values) -> tuple[float, float, int]:
 
 
 def _fmt(mean, std, n) -> str:
+    if n == 0:
+        return "no runs"
     return f"{mean:.2f} (n=1)" if n == 1 else f"{mean:.2f} ± {std:.2f} (n={n})"
 
 

@@ -5,6 +5,7 @@ always in separate, labelled columns or panels.
 """
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -49,7 +50,11 @@ class Results:
         """The protocol of one routine of the profile these results were made with, in words (for captions)."""
         from .config import config, load_profile
 
-        cfg = config(load_profile(self[table]["profile"].iloc[0]), section)
+        prof = load_profile(self[table]["profile"].iloc[0])
+        cfg = config(prof, section)
+        if section == "retrain":  # the network is operation pruning's; retrain sets only how it trains
+            net = config(prof, "operation_pruning")
+            cfg.channels, cfg.layers = net.channels, net.layers
         size = f"{cfg.train_size:,} training images" if cfg.train_size else "the full training set"
         words = [f"C={cfg.channels}, {cfg.layers} cells", size, f"{cfg.epochs} epochs", f"batch {cfg.batch_size}"]
         if hasattr(cfg, "image_size") and cfg.image_size:
@@ -77,8 +82,9 @@ class Table:
     """A result table as a reader sees it: no index column, formatted numbers, scrolls inside the page
     when wide, ours and the paper's columns visibly apart, and its CSV to download."""
 
-    def __init__(self, df: pd.DataFrame, name: str, formats: dict | None = None):
+    def __init__(self, df: pd.DataFrame, name: str, formats: dict | None = None, min_width: str = "6em"):
         self.df, self.name, self.formats = df.reset_index(drop=True), name, formats or {}
+        self.min_width = min_width  # of a column: wide tables scroll rather than squeeze text to a word a line
 
     def _repr_html_(self) -> str:
         import base64
@@ -87,8 +93,12 @@ class Table:
         styler = (self.df.style.hide(axis="index").format(self.formats, na_rep="–")
                   .set_table_attributes('class="gsnas-table"')
                   .set_properties(subset=theirs, **{"background-color": "#f3f0e6", "font-style": "italic"})
-                  .set_table_styles([{"selector": "th", "props": "text-align: left; white-space: normal"},
-                                     {"selector": "td", "props": "text-align: left"}]))
+                  .set_table_styles([{"selector": "th", "props": f"text-align: left; min-width: {self.min_width}"},
+                                     {"selector": "td", "props": f"text-align: left; min-width: {self.min_width}"}]))
+        if "verdict" in self.df:
+            colours = {"reproduced": "#d8f0d8", "not reproduced": "#f6d5d5", "inconclusive": "#ececec"}
+            styler = styler.map(lambda v: f"background-color: {colours.get(v, '')}; font-weight: bold",
+                                subset=["verdict"])
         csv = base64.b64encode(self.df.to_csv(index=False).encode()).decode()
         return (f'<div style="overflow-x: auto; max-width: 100%">{styler.to_html()}</div>'
                 f'<p style="font-size: 0.85em"><a download="{self.name}.csv" '
@@ -173,7 +183,7 @@ def mu_vs_sparsity(res: Results):
     fig, ax = plt.subplots(figsize=(5, 3.5))
     sns.lineplot(data=t, x="mu", y="weights_pruned_pct", marker="o", ax=ax)
     ax.set(xscale="log", xlabel="regularisation gain mu", ylabel=f"weights pruned at {first:g} (%)",
-           title=res.describe("table1_operation_pruning"))
+           title=res.short("table1_operation_pruning"))
     fig.tight_layout()
     return fig
 
@@ -255,14 +265,19 @@ def cell_grid(res: Results, space: str = "darts", methods=("gsnas", "darts", "ra
 
     s = res["searches"].query("space == @space and method in @methods")
     s = s.assign(order=s["method"].map({m: i for i, m in enumerate(methods)})).sort_values(["order", "seed"])
+    def svg(genotype, kind) -> str:  # scaled to its column: no fixed size in points
+        text = draw_cell(genotype, kind).pipe(format="svg", encoding="utf-8")
+        text = text[text.index("<svg"):]
+        return re.sub(r'<svg width="[^"]+" height="[^"]+"', '<svg style="width: 100%; height: auto"', text, count=1)
+
     rows = []
     for _, r in s.iterrows():
-        cells = "".join(f'<td style="vertical-align: middle">{draw_cell(r["genotype"], kind).pipe()}</td>'
+        cells = "".join(f'<td style="vertical-align: middle; width: 44%">{svg(r["genotype"], kind)}</td>'
                         if isinstance(r["genotype"], str) else "<td>whole cell pruned</td>"
                         for kind in ("normal", "reduce"))
-        rows.append(f'<tr><th style="white-space: nowrap">{METHODS[r["method"]]}, seed {r["seed"]}</th>{cells}</tr>')
-    return HTML('<div style="overflow-x: auto"><table class="gsnas-cells"><tr><th></th><th>normal cell</th>'
-                f'<th>reduction cell</th></tr>{"".join(rows)}</table></div>')
+        rows.append(f'<tr><th style="width: 12%">{METHODS[r["method"]]}, seed {r["seed"]}</th>{cells}</tr>')
+    return HTML('<table class="gsnas-cells" style="table-layout: fixed; width: 100%"><tr><th></th>'
+                f'<th>normal cell</th><th>reduction cell</th></tr>{"".join(rows)}</table>')
 
 
 def claim_paragraphs(res: Results) -> str:
@@ -280,9 +295,9 @@ def claims(res: Results) -> Table:
                "competitive_with_darts": "nas", "gsnas_cells_without_param_free_ops": "nas", "no_search_gap": "nas",
                "darts_degenerates_gsnas_not": "robustness", "noise_never_survives_s4": "robustness"}
     df["shown in"] = df["claim_id"].map(lambda c: f'<a href="{chapter.get(c, "claims")}.html">{chapter.get(c, "")}</a>')
-    df = df.drop(columns="claim_id").rename(columns={"paper_evidence": "paper's evidence",
-                                                    "our_evidence": "our evidence"})
-    return Table(df, "claims")
+    df = df.rename(columns={"paper_evidence": "paper's evidence", "our_evidence": "our evidence"})
+    df = df[["claim", "verdict", "our evidence", "paper's evidence", "criterion", "shown in"]]  # verdict in view
+    return Table(df, "claims", min_width="11em")
 
 
 def gaps(res: Results) -> pd.DataFrame:
@@ -306,7 +321,7 @@ def gap_figure(res: Results):
     sns.barplot(data=gaps(res), y="method", x="gap", errorbar="sd", ax=ax, color="tab:blue")
     sns.stripplot(data=gaps(res), y="method", x="gap", color="black", size=5, ax=ax)
     ax.set(xlabel="accuracy lost by discretising, without retraining (points)", ylabel="",
-           title=res.describe("searches"))
+           title=res.short("searches"))
     fig.tight_layout()
     return fig
 
@@ -324,13 +339,18 @@ def group_norm_trajectories(run_dir, ax=None, log=True, ylabel="group norm"):
     return ax
 
 
-def trajectories(res: Results, method="gsnas", space="darts", seed=0):
-    """Group norms (GS-NAS) or softmax weights (DARTS) per epoch of one search."""
+def trajectories(res: Results, method="gsnas", space="darts", seed=None):
+    """Group norms (GS-NAS) or softmax weights (DARTS) per epoch of one search (``seed`` None: the lowest run);
+    None when no such search ran."""
     s = res["searches"]
-    row = s[(s["method"] == method) & (s["space"] == space) & (s["seed"] == seed)].iloc[-1]
+    s = s[(s["method"] == method) & (s["space"] == space) & ((s["seed"] == seed) if seed is not None else True)]
+    if s.empty:
+        return None
+    row = s.sort_values("seed").iloc[0]
+    seed = row["seed"]
     ax = group_norm_trajectories(res.folder / row["run_dir"], log=method == "gsnas",
                                  ylabel="group norm" if method == "gsnas" else "softmax(alpha)")
-    ax.set_title(f"{method} on {space}, seed {seed} ({res.describe('searches')})")
+    ax.set_title(f"{METHODS.get(method, method)} on {space}, seed {seed} ({res.short('searches')})")
     ax.figure.tight_layout()
     return ax.figure
 
@@ -354,7 +374,7 @@ def search_speed(res: Results, space="darts"):
     sns.lineplot(data=m, x="epoch", y="images_per_s", hue="seed", marker="o", ax=axes[1], palette="tab10")
     axes[0].set(ylabel="operations computed (at the epoch's start)", ylim=(0, None))
     axes[1].set(ylabel="training images / s", ylim=(0, None))
-    fig.suptitle(f"GS-NAS searches on {space} removing dead operations ({res.describe('searches')})", fontsize=10)
+    fig.suptitle(f"GS-NAS searches on {space} removing dead operations ({res.short('searches')})", fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -24,9 +24,10 @@ def test_regressions_are_flagged_in_the_direction_of_the_target(tmp_path):
 
 
 @pytest.mark.slow
-def test_bench_quick_reports_every_figure(tmp_path):
+def test_bench_quick_reports_every_figure(smoke, tmp_path):
+    """On the smoke run's results (its pruned networks), not on whatever results/cpu holds."""
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench.py"), "--quick", "--out", str(tmp_path),
-                           "--results", str(REPO / "results" / "cpu")], capture_output=True, text=True, timeout=600)
+                           "--results", str(smoke.results)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "results.json").read_text())
     figures = {f["figure"].split(" (")[0]: f for f in report["figures"]}
@@ -45,10 +46,10 @@ def test_bench_quick_reports_every_figure(tmp_path):
 
 
 @pytest.mark.slow
-def test_gpu_script_dry_run_on_cpu(tmp_path):
+def test_gpu_script_dry_run_on_cpu(smoke, tmp_path):
     out = tmp_path / "gpu.json"
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu.py"), "--device", "cpu", "--steps", "1",
-                           "--batch-scale", "0.05", "--out", str(out), "--pruning", str(REPO / "results" / "cpu")],
+                           "--batch-scale", "0.05", "--out", str(out), "--pruning", str(smoke.results)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())

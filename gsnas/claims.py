@@ -47,8 +47,8 @@ def welch(a, b) -> tuple[float, float]:
     return ma - mb, se
 
 
-def per_search(df: pd.DataFrame, value: str) -> pd.DataFrame:
-    """Evaluation seeds averaged: one value per (method, [space,] seed_search)."""
+def per_search(df: pd.DataFrame, value: str | list[str]) -> pd.DataFrame:
+    """Evaluation seeds averaged: one value (or several columns) per (method, [space,] seed_search)."""
     keys = [k for k in ("space", "method", "seed_search") if k in df]
     return df.groupby(keys, as_index=False)[value].mean()
 

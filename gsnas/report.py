@@ -15,6 +15,7 @@ import pandas as pd
 import seaborn as sns
 
 from . import paper
+from .claims import per_search  # evaluation seeds averaged, as the claims count them
 from .genotype import Genotype
 
 TABLES = ("searches", "table1_operation_pruning", "figure1_pruning_tradeoff", "table2_darts_space",
@@ -70,12 +71,6 @@ def mean_std(values, digits: int = 2) -> str:
     if len(values) == 1:
         return f"{values.iloc[0]:.{digits}f} (n=1)"
     return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f} (n={len(values)})"
-
-
-def per_search(df: pd.DataFrame, values: list[str]) -> pd.DataFrame:
-    """Evaluation seeds averaged: one row per (space, method, seed_search), as the claims count them."""
-    keys = [k for k in ("space", "method", "seed_search") if k in df]
-    return df.groupby(keys, as_index=False)[values].mean()
 
 
 class Table:

@@ -81,6 +81,21 @@ def test_table_rows_per_experiment(smoke):
     assert len(claims) == 9 and set(claims["verdict"]) <= {"reproduced", "not reproduced", "inconclusive"}
 
 
+def test_claim_discussion_is_computed_from_the_results(smoke):
+    from gsnas import report
+
+    text = report.claim_discussion(report.Results(smoke.results))
+    claims = pd.read_csv(smoke.results / "claims.csv")
+    paragraphs = text.split("\n\n")
+    assert len(paragraphs) == len(claims)
+    for paragraph, claim in zip(paragraphs, claims.itertuples()):
+        assert paragraph.startswith(f"**{claim.claim}.** *{claim.verdict.capitalize()}.* ")
+    t1 = pd.read_csv(smoke.results / "table1_operation_pruning.csv")
+    live = t1[t1["threshold"] == 0.5]
+    assert f"up to {(live['acc_after'] - live['acc_before']).abs().max():.2f} points" in paragraphs[0]
+    assert "has not run" not in text  # the smoke run runs every experiment
+
+
 def test_search_notebook_parameters_and_outputs(smoke):
     out = smoke.results
     nb = json.loads((out / "notebooks" / "search" / "gsnas-darts-seed0.ipynb").read_text())

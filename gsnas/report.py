@@ -73,6 +73,12 @@ def mean_std(values, digits: int = 2) -> str:
     return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f} (n={len(values)})"
 
 
+def n_range(counts) -> str:
+    """How many runs each group holds, for captions: "3", or "2-3" when groups differ."""
+    lo, hi = int(min(counts)), int(max(counts))
+    return f"{lo}" if lo == hi else f"{lo}-{hi}"
+
+
 class Table:
     """A result table as a reader sees it: no index column, formatted numbers, scrolls inside the page
     when wide, ours and the paper's columns visibly apart, and its CSV to download."""
@@ -145,7 +151,7 @@ def figure1(res: Results):
         a.plot(g.sort_values("weights_pruned_pct")["weights_pruned_pct"],
                g.sort_values("weights_pruned_pct")["acc_retrained"], color=palette[sel], lw=1.5)
     n = ours.groupby(["selection", "mu"]).size()
-    per_point = f"{n.min()}" if n.min() == n.max() else f"{n.min()}-{n.max()}"
+    per_point = n_range(n)
     a.set(title=f"ours ({res.short('figure1_pruning_tradeoff')})\n{per_point} retraining(s) per setting",
           xlabel="weights pruned (%)", ylabel="test accuracy after retraining (%)")
     a.legend(title=None, fontsize=8)
@@ -179,6 +185,9 @@ def mu_vs_sparsity(res: Results):
     sns.lineplot(data=t, x="mu", y="weights_pruned_pct", marker="o", ax=ax)
     ax.set(xscale="log", xlabel="regularisation gain mu", ylabel=f"weights pruned at {first:g} (%)",
            title=res.short("table1_operation_pruning"))
+    mus = sorted(t["mu"].unique())
+    ax.set_xticks(mus, [f"{m:g}" for m in mus], minor=False)  # the mus run, not powers of ten
+    ax.xaxis.set_minor_locator(plt.NullLocator())
     fig.tight_layout()
     return fig
 
@@ -426,10 +435,13 @@ def claims(res: Results) -> Table:
                "mu_controls_sparsity": "operation_pruning", "group_sparsity_beats_random": "operation_pruning",
                "competitive_with_darts": "nas", "gsnas_cells_without_param_free_ops": "nas", "no_search_gap": "nas",
                "darts_degenerates_gsnas_not": "robustness", "noise_never_survives_s4": "robustness"}
-    df["shown in"] = df["claim_id"].map(lambda c: f'<a href="{chapter.get(c, "claims")}.html">{chapter.get(c, "")}</a>')
+    titles = {"operation_pruning": "Operation pruning", "nas": "NAS on the DARTS space",
+              "robustness": "Robustness on S1, S2, S4"}
+    df["shown in"] = df["claim_id"].map(lambda c: f'<a href="{chapter[c]}.html">{titles[chapter[c]]}</a>'
+                                        if c in chapter else "")
     df = df.rename(columns={"paper_evidence": "paper's evidence", "our_evidence": "our evidence"})
-    df = df[["claim", "verdict", "our evidence", "paper's evidence", "criterion", "shown in"]]  # verdict in view
-    return Table(df, "claims", min_width="11em")
+    df = df[["claim", "verdict", "shown in", "our evidence", "paper's evidence", "criterion"]]  # verdict in view
+    return Table(df, "claims", min_width="9em")
 
 
 def gaps(res: Results) -> pd.DataFrame:

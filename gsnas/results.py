@@ -100,8 +100,9 @@ def aggregate(results, tables: dict[str, list[str]]) -> dict[str, pd.DataFrame]:
 def timings(results) -> pd.DataFrame:
     """Wall time and peak memory of each notebook (Snakemake's ``benchmarks/<run>.tsv``), and in all.
 
-    TOTAL is the time from the first notebook's start to the last one's end (a benchmark file is
-    written when its job ends).
+    TOTAL is the time during which at least one notebook ran: the union of the notebooks' intervals
+    (papermill's start and end, kept in each executed notebook), so a reproduction run in parts does
+    not count the gaps between them. A notebook interrupted and resumed counts its last part only.
     """
     rows, spans = [], []
     for path in sorted((Path(results) / "benchmarks").rglob("*.tsv")):
@@ -109,12 +110,24 @@ def timings(results) -> pd.DataFrame:
         run = path.relative_to(Path(results) / "benchmarks").with_suffix(".ipynb").as_posix()
         rows.append({"notebook": run, "status": "ok", "wall_seconds": round(float(bench["s"]), 1),
                      "max_rss_mb": round(float(bench["max_rss"]), 1)})
-        end = path.stat().st_mtime
-        spans.append((end - float(bench["s"]), end))
+        spans.append(_interval(Path(results) / "notebooks" / run, path, float(bench["s"])))
     if spans:
-        rows.append({"notebook": "TOTAL", "status": "ok",
-                     "wall_seconds": round(max(e for _, e in spans) - min(s for s, _ in spans), 1)})
+        busy, end = 0.0, float("-inf")
+        for s, e in sorted(spans):  # merge overlapping intervals
+            busy += max(0.0, e - max(s, end))
+            end = max(end, e)
+        rows.append({"notebook": "TOTAL", "status": "ok", "wall_seconds": round(busy, 1)})
     return pd.DataFrame(rows, columns=["notebook", "status", "wall_seconds", "max_rss_mb"])
+
+
+def _interval(notebook: Path, benchmark: Path, seconds: float) -> tuple[float, float]:
+    """(start, end) of a notebook's run in epoch seconds: papermill's, else the benchmark file's mtime."""
+    try:
+        meta = json.loads(notebook.read_text())["metadata"]["papermill"]
+        return (pd.Timestamp(meta["start_time"]).timestamp(), pd.Timestamp(meta["end_time"]).timestamp())
+    except (OSError, KeyError, TypeError, ValueError):
+        end = benchmark.stat().st_mtime  # written when the job ended
+        return end - seconds, end
 
 
 def main(argv=None) -> int:

@@ -251,3 +251,21 @@ def test_slurm_dry_run_lists_every_job_with_the_command_a_person_types():
             "profile": "paper", "results": "results/paper", **job.params, "resume": True}
     assert "rule aggregate:" in proc.stdout + proc.stderr
     assert "Shell command: python -m gsnas.results aggregate results/paper" in proc.stdout + proc.stderr
+
+
+def test_total_time_counts_only_when_a_notebook_ran(tmp_path):
+    """TOTAL is the union of the notebooks' intervals: overlaps once, gaps between sessions not at all."""
+    import json
+
+    from gsnas.results import timings
+
+    for name, start, end in (("a", 0, 10), ("b", 5, 20), ("c", 1000, 1010)):
+        (tmp_path / "benchmarks" / "search").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "notebooks" / "search").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "benchmarks" / "search" / f"{name}.tsv").write_text(f"s\tmax_rss\n{end - start}\t100\n")
+        stamp = lambda t: pd.Timestamp(1.8e9 + t, unit="s", tz="UTC").isoformat()
+        (tmp_path / "notebooks" / "search" / f"{name}.ipynb").write_text(json.dumps(
+            {"metadata": {"papermill": {"start_time": stamp(start), "end_time": stamp(end)}}}))
+    df = timings(tmp_path)
+    assert df["notebook"].tolist() == ["search/a.ipynb", "search/b.ipynb", "search/c.ipynb", "TOTAL"]
+    assert df["wall_seconds"].iloc[-1] == 30.0  # [0, 20] and [1000, 1010]

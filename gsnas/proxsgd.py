@@ -9,8 +9,8 @@ A step, per sparsity group w_k with penalty mu_k ||w_k||_2 and box [lo, hi]:
 
 ``tau="constant"`` uses tau = 1; ``tau="adaptive"`` uses Adam's bias-corrected
 sqrt(r) + delta, averaged over a sparsity group so that the closed form holds, and
-elementwise outside groups. Because w_hat_k can be exactly 0, whole groups become (and
-stay) exactly zero. The box clips the prox point, not the parameter: w and w_hat both lie
+elementwise outside groups. Because w_hat_k can be exactly 0, a group whose prox point stays 0
+decays by (1 - lr) a step (to exactly 0 at lr = 1), and a prune threshold picks it out. The box clips the prox point, not the parameter: w and w_hat both lie
 in it, so every iterate does, and a gate decays by (1 - lr) a step instead of jumping to 0.
 
 What is a group is each param group's ``grouping``:

@@ -50,20 +50,30 @@ def test_missing_experiments_are_inconclusive_not_errors():
 
 
 def _figure1(pairs):
-    """pairs: {mu: (group-sparsity accuracies, random accuracies)}"""
+    """pairs: {mu: (group-sparsity accuracies, random accuracies)}; each mu prunes a network of its own."""
     return {"figure1_pruning_tradeoff": pd.DataFrame(
-        [{"selection": sel, "mu": mu, "seed": i, "acc_retrained": a}
+        [{"selection": sel, "mu": mu, "seed": i, "acc_retrained": a, "params": int(1000 * (1 - mu))}
          for mu, accs in pairs.items() for sel, a_s in zip(("group_sparsity", "random"), accs)
          for i, a in enumerate(a_s)])}
 
 
-def test_random_control_pairs_by_sparsity():
+def test_random_control_is_stratified_by_pruned_network():
     # group sparsity is 1 point better at both sparsities; pooled over sparsities the 10-point change in
-    # accuracy between them would swamp that; paired it is 1.0 +- sqrt(0.02 + 0.02) / 2 (Welch 0.02 each)
+    # accuracy between them would swamp that; stratified it is 1.0 +- sqrt(0.02 + 0.02) / 2 (Welch 0.02 each)
     row = claims.better_than_random_pruning(_figure1({0.1: ([90.1, 89.9], [89.1, 88.9]),
                                                        0.5: ([80.1, 79.9], [79.1, 78.9])}))
     assert row["verdict"] == "reproduced" and "mean difference +1.00 ± 0.10" in row["our_evidence"]
     row = claims.better_than_random_pruning(_figure1({0.1: ([89.1, 88.9], [90.1, 89.9])}))
     assert row["verdict"] == "not reproduced"
     row = claims.better_than_random_pruning(_figure1({0.1: ([90.0], [89.0, 89.2])}))  # one retraining
-    assert row["verdict"] == "inconclusive"
+    assert row["verdict"] == "inconclusive" and "not scored: one retraining" in row["our_evidence"]
+
+
+def test_random_control_counts_a_network_once_and_skips_one_at_chance():
+    t = _figure1({0.1: ([90.1, 89.9], [89.1, 88.9]), 0.6: ([10.0, 10.0], [45.0, 46.0])})
+    row = claims.better_than_random_pruning(t)  # at chance nothing was left to choose: shown, not scored
+    assert row["verdict"] == "reproduced" and "not scored: at chance" in row["our_evidence"]
+    df = t["figure1_pruning_tradeoff"]
+    twin = df[df["mu"] == 0.1].assign(mu=0.2)  # mu 0.2 pruned the very same network: the same runs again
+    row = claims.better_than_random_pruning({"figure1_pruning_tradeoff": pd.concat([df, twin])})
+    assert "mu 0.1/0.2:" in row["our_evidence"] and "mean difference +1.00 ± 0.14" in row["our_evidence"]

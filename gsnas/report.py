@@ -139,22 +139,27 @@ def figure1(res: Results):
         ours["selection"] = "group_sparsity"
     ours["selection"] = ours["selection"].map({"group_sparsity": "group sparsity (ProxSGD)",
                                                "random": "random removal (control)"})
+    n = ours.groupby(["selection", "mu"]).size()
+    # mus that prune the very same network (same weights left) ran the same retrainings: one point each
+    network = ours[ours["selection"] == "group sparsity (ProxSGD)"].groupby("mu")["params"].first()
+    ours = ours.assign(network=ours["mu"].map(network).fillna(ours["params"])) \
+        .drop_duplicates(["selection", "network", "seed"])
     base = ours[ours["mu"] == 0]  # the unpruned network starts both curves
     both = pd.concat([ours, base.assign(selection="random removal (control)")]) \
         if (ours["selection"] == "random removal (control)").any() else ours
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4.4), sharex=True)
     palette = {"group sparsity (ProxSGD)": "tab:blue", "random removal (control)": "tab:orange"}
     sns.scatterplot(data=ours, x="weights_pruned_pct", y="acc_retrained", hue="selection", palette=palette,
                     alpha=0.6, ax=a)
-    means = both.groupby(["selection", "mu"], as_index=False)[["weights_pruned_pct", "acc_retrained"]].mean()
+    means = both.groupby(["selection", "network"], as_index=False)[["weights_pruned_pct", "acc_retrained"]].mean()
     for sel, g in means.groupby("selection"):
         a.plot(g.sort_values("weights_pruned_pct")["weights_pruned_pct"],
                g.sort_values("weights_pruned_pct")["acc_retrained"], color=palette[sel], lw=1.5)
-    n = ours.groupby(["selection", "mu"]).size()
     per_point = n_range(n)
     a.set(title=f"ours ({res.short('figure1_pruning_tradeoff')})\n{per_point} retraining(s) per setting",
           xlabel="weights pruned (%)", ylabel="test accuracy after retraining (%)")
-    a.legend(title=None, fontsize=8)
+    _chance_below_axis(a, ours, palette)
+    a.legend(title=None, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
     theirs = paper.FIGURE1
     sns.scatterplot(data=theirs, x="weights_pruned_pct", y="acc_retrained", color="tab:blue", alpha=0.6, ax=b)
     m = theirs.groupby("mu", as_index=False)[["weights_pruned_pct", "acc_retrained"]].mean()
@@ -163,6 +168,22 @@ def figure1(res: Results):
           ylabel="")
     fig.tight_layout()
     return fig
+
+
+def _chance_below_axis(ax, ours: pd.DataFrame, palette: dict):
+    """Networks at chance (every operation pruned) as markers under a y-axis that spans the networks that
+    learn: on an axis down to 10 % the differences among the others would vanish."""
+    from .claims import CHANCE
+
+    dead = ours["acc_retrained"] <= CHANCE + 0.5
+    if not dead.any() or dead.all():
+        return
+    alive = ours.loc[~dead, "acc_retrained"]
+    low = alive.min() - 0.15 * (alive.max() - alive.min() + 1)
+    ax.set_ylim(low, alive.max() + 0.1 * (alive.max() - alive.min() + 1))
+    for sel, g in ours[dead].groupby("selection"):
+        ax.scatter(g["weights_pruned_pct"], [low] * len(g), marker="v", s=60, color=palette[sel], clip_on=False,
+                   zorder=5, label=f"{sel}: at chance ({CHANCE:g} %), below the axis")
 
 
 def pruning_speed(res: Results) -> pd.DataFrame | None:

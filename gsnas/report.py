@@ -432,8 +432,9 @@ def _why_param_free(res):
 def _why_search_gap(res):
     s = res["searches"]
     s = s[(s["space"] == "darts") & (s["method"] == "darts")]
-    text = ("GS-NAS hands over its supernet without the operations whose weights are below 1e-6, so what it "
-            "drops is numerically negligible. DARTS keeps the two strongest edges per node and their strongest "
+    text = ("GS-NAS hands over its trained supernet minus the operations whose weights are below 1e-6 (those the "
+            "prox kept at zero for long enough already left it during the search), so what it drops is numerically "
+            "negligible. DARTS keeps the two strongest edges per node and their strongest "
             "operation, drops the softmax weighting, and is not retrained before this test")
     if not s.empty:
         text += (f": its supernet's test accuracy goes from {s['acc_before'].mean():.2f} % to "

@@ -65,7 +65,8 @@ def test_cpu_plan_has_what_the_claims_need():
     assert "evaluate/DARTS_V2-darts-seed0-eval0" in runs
     prof = plan.prof
     assert len(prof["mus"]) >= 6 and len(prof["retrain_seeds"]) >= 2 and len(prof["random_pruning_mus"]) >= 3
-    assert sum(j.notebook == "retrain" for j in plan.jobs.values()) == (1 + 6 + 3) * 2
+    retrains = (1 + len(prof["mus"]) + len(prof["random_pruning_mus"])) * len(prof["retrain_seeds"])
+    assert sum(j.notebook == "retrain" for j in plan.jobs.values()) == retrains == (1 + 8 + 4) * 2
 
 
 def test_gpus_above_one_train_under_torchrun(tmp_path):

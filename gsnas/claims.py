@@ -243,8 +243,9 @@ def darts_degenerates(t: dict) -> dict:
     for space, g in share.groupby("space"):
         d, s = (g[g["method"] == m]["param_free_share"] for m in ("darts", "gsnas"))
         diff, se = welch(d, s)
-        parts.append(f"{space}: DARTS {_fmt(*_stats(d))}, GS-NAS {_fmt(*_stats(s))}")
-        verdicts.append(_significance(diff, se))
+        verdict = NOT_REPRODUCED if se == 0 and diff <= 0 else _significance(diff, se)  # no spread, no excess
+        parts.append(f"{space}: DARTS {_fmt(*_stats(d))}, GS-NAS {_fmt(*_stats(s))} ({verdict})")
+        verdicts.append(verdict)
     mean_darts = share[share["method"] == "darts"]["param_free_share"].mean()
     if all(v == REPRODUCED for v in verdicts) and mean_darts >= 0.5:
         verdict = REPRODUCED

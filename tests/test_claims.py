@@ -77,3 +77,12 @@ def test_random_control_counts_a_network_once_and_skips_one_at_chance():
     twin = df[df["mu"] == 0.1].assign(mu=0.2)  # mu 0.2 pruned the very same network: the same runs again
     row = claims.better_than_random_pruning({"figure1_pruning_tradeoff": pd.concat([df, twin])})
     assert "mu 0.1/0.2:" in row["our_evidence"] and "mean difference +1.00 ± 0.14" in row["our_evidence"]
+
+
+def test_darts_without_parameter_free_ops_in_a_space_is_no_degeneration():
+    rows = [{"space": sp, "method": m, "seed_search": i, "seed_eval": 0, "param_free_share": share}
+            for sp, darts in (("s2", (0.6, 0.7, 0.8)), ("s4", (0.0, 0.0, 0.0)))
+            for m, shares in (("darts", darts), ("gsnas", (0.0, 0.0, 0.0))) for i, share in enumerate(shares)]
+    row = claims.darts_degenerates({"table3_subspaces": pd.DataFrame(rows)})
+    assert row["verdict"] == "not reproduced" and "s4: DARTS 0.00 ± 0.00 (n=3), GS-NAS 0.00 ± 0.00 (n=3) (not reproduced)" \
+        in row["our_evidence"]

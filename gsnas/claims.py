@@ -129,6 +129,14 @@ def mu_controls_sparsity(t: dict) -> dict:
     return {**row, "our_evidence": evidence, "verdict": REPRODUCED if ok else NOT_REPRODUCED}
 
 
+def pruned_network(df: pd.DataFrame) -> pd.Series:
+    """Per Figure 1 row, which pruned network it retrains: the weights group sparsity left at its mu (NaN
+    where that mu has no group-sparsity row). mus that prune the same network share it, and their
+    retrainings with one seed are the same run."""
+    gs = df[df["selection"] == "group_sparsity"].groupby("mu")["params"].first()
+    return df["mu"].map(gs)
+
+
 def better_than_random_pruning(t: dict) -> dict:
     row = {"claim_id": "group_sparsity_beats_random",
            "claim": "(beyond the paper) Group sparsity chooses which operations to remove better than chance",
@@ -141,8 +149,7 @@ def better_than_random_pruning(t: dict) -> dict:
     df = _table(t, "figure1_pruning_tradeoff", "selection", "mu", "acc_retrained", "params")
     if df is None or "random" not in set(df["selection"]):
         return {**row, "our_evidence": "no random-pruning control", "verdict": INCONCLUSIVE}
-    gs_params = df[df["selection"] == "group_sparsity"].groupby("mu")["params"].first()
-    df = df[df["mu"].isin(gs_params.index)].assign(network=lambda d: d["mu"].map(gs_params))
+    df = df.assign(network=pruned_network(df)).dropna(subset=["network"])
     parts, diffs, variances = [], [], []
     # stratified by pruned network: accuracy differs more across sparsities than between selections
     for params, at in df[df["network"].isin(df.loc[df["selection"] == "random", "network"])].groupby("network"):

@@ -15,7 +15,7 @@ import pandas as pd
 import seaborn as sns
 
 from . import paper
-from .claims import per_search  # evaluation seeds averaged, as the claims count them
+from .claims import per_search, pruned_network  # as the claims count them
 from .genotype import Genotype
 
 TABLES = ("searches", "table1_operation_pruning", "figure1_pruning_tradeoff", "table2_darts_space",
@@ -137,13 +137,12 @@ def figure1(res: Results):
     ours = res["figure1_pruning_tradeoff"].copy()
     if "selection" not in ours:
         ours["selection"] = "group_sparsity"
+    n = ours.groupby(["selection", "mu"]).size()
+    # mus that prune the very same network ran the same retrainings: one point each
+    ours["network"] = pruned_network(ours).fillna(ours["params"])
+    ours = ours.drop_duplicates(["selection", "network", "seed"])
     ours["selection"] = ours["selection"].map({"group_sparsity": "group sparsity (ProxSGD)",
                                                "random": "random removal (control)"})
-    n = ours.groupby(["selection", "mu"]).size()
-    # mus that prune the very same network (same weights left) ran the same retrainings: one point each
-    network = ours[ours["selection"] == "group sparsity (ProxSGD)"].groupby("mu")["params"].first()
-    ours = ours.assign(network=ours["mu"].map(network).fillna(ours["params"])) \
-        .drop_duplicates(["selection", "network", "seed"])
     base = ours[ours["mu"] == 0]  # the unpruned network starts both curves
     both = pd.concat([ours, base.assign(selection="random removal (control)")]) \
         if (ours["selection"] == "random removal (control)").any() else ours

@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from gsnas import EvalNetwork, Supernet, get_genotype
+from gsnas import EvalNetwork, Genotype, Supernet, get_genotype
 from gsnas.cell import set_fused
 from gsnas.darts import Architecture
 from gsnas.describe import mflops
@@ -154,38 +154,59 @@ def supernet_vs_reference(reps, channels, layers, size, batch):
 
 # 7 --------------------------------------------------------------------------------------------
 DEAD_SCRIPT = """
-import json, sys
+import json, sys, torch
 from gsnas.config import config, load_profile
 from gsnas.search import search
-profile, seed, prune_dead, out, extra = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4], sys.argv[5]
-res = search(config(load_profile(profile), "search", seed=seed, prune_dead=prune_dead, out=out, **json.loads(extra)))
-print(json.dumps({k: res[k] for k in ("genotype", "acc_before", "acc_after", "nonzero_groups", "ops_removed",
-                                      "revived", "revived_after_steps", "wall_seconds")}))
+profile, seed, prune_dead, out, threads, extra = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", *sys.argv[4:]
+if int(threads):
+    torch.set_num_threads(int(threads))
+search(config(load_profile(profile), "search", seed=seed, prune_dead=prune_dead, out=out, resume=False,
+              **json.loads(extra)))
 """
 
 
-def dead_ops_search(seeds, profile="cpu", extra=None, tmp=None):
+def _search_run(work: Path, profile, seed, prune_dead, extra, threads=0) -> dict:
+    """One whole search in a fresh process (``threads`` 0: torch's default); a run already in ``work`` is reused."""
+    out = work / (f"seed{seed}-dead{int(prune_dead)}" + (f"-threads{threads}" if threads else ""))
+    if not (out / "result.json").exists():
+        subprocess.run([sys.executable, "-c", DEAD_SCRIPT, profile, str(seed), str(int(prune_dead)), str(out),
+                        str(threads), json.dumps(extra or {})], capture_output=True, text=True, check=True, cwd=REPO)
+    res = json.loads((out / "result.json").read_text())
+    return {**res, "genotype": Genotype.from_dict(res["genotype"]) if res["genotype"] else None,
+            "metrics": pd.read_csv(out / "metrics.csv")}
+
+
+def _difference(a, b) -> int | None:
+    return None if a is None or b is None else a.difference(b)
+
+
+def dead_ops_search(seeds, profile="cpu", extra=None, work=None):
     """The whole search of a profile with and without removing dead operations, seed by seed.
 
     Each search runs in a fresh process; the two of a seed run back to back, their order
     alternating from seed to seed. Ratio: total wall time with removal / without.
+    The rounding floor: the search without removal once more on one thread, which changes
+    nothing but the order of floating-point sums. The genotypes of two searches that differ
+    only in rounding show how many operations removal could change without changing the search.
+    ``work`` keeps the runs; one already there is reused (a bench interrupted resumes).
     """
     import tempfile
 
-    tmp = Path(tmp or tempfile.mkdtemp())
-    runs, per_seed = {}, []
+    work = Path(work or tempfile.mkdtemp())
+    per_seed = []
     for i, seed in enumerate(seeds):
-        for prune_dead in ((0, 1) if i % 2 == 0 else (1, 0)):
-            out = tmp / f"seed{seed}-dead{prune_dead}"
-            proc = subprocess.run([sys.executable, "-c", DEAD_SCRIPT, profile, str(seed), str(prune_dead), str(out),
-                                   json.dumps(extra or {})], capture_output=True, text=True, check=True, cwd=REPO)
-            runs[seed, prune_dead] = json.loads(proc.stdout.strip().splitlines()[-1])
-            runs[seed, prune_dead]["metrics"] = pd.read_csv(out / "metrics.csv")
-        ref, dead = runs[seed, 0], runs[seed, 1]
+        order = (False, True) if i % 2 == 0 else (True, False)
+        runs = {d: _search_run(work, profile, seed, d, extra) for d in order}
+        ref, dead = runs[False], runs[True]
+        floor = _search_run(work, profile, seed, False, extra, threads=1)
         per_seed.append({"seed": seed, "seconds_without": ref["wall_seconds"], "seconds_with": dead["wall_seconds"],
                          "ratio": dead["wall_seconds"] / ref["wall_seconds"],
                          "same_genotype": dead["genotype"] == ref["genotype"],
+                         "ops_found": ref["genotype"].num_ops() if ref["genotype"] else 0,
+                         "ops_differing_removal": _difference(dead["genotype"], ref["genotype"]),
+                         "ops_differing_rounding": _difference(floor["genotype"], ref["genotype"]),
                          "acc_without": ref["acc_before"], "acc_with": dead["acc_before"],
+                         "acc_rounding": floor["acc_before"],
                          "ops_removed": dead["ops_removed"], "revived_without": ref["revived"],
                          "revived_after_steps_without": ref["revived_after_steps"],
                          "images_per_s": dead["metrics"]["images_per_s"].tolist(),
@@ -193,11 +214,15 @@ def dead_ops_search(seeds, profile="cpu", extra=None, tmp=None):
                          "ops_computed": dead["metrics"]["ops_computed"].tolist()})
     ratio = sum(r["seconds_with"] for r in per_seed) / sum(r["seconds_without"] for r in per_seed)
     same = all(r["same_genotype"] for r in per_seed)
+    within = all(r["ops_differing_removal"] is not None and r["ops_differing_rounding"] is not None
+                 and r["ops_differing_removal"] <= r["ops_differing_rounding"] for r in per_seed)
     return {"figure": f"{profile} GS-NAS search removing dead ops / without (seeds {', '.join(map(str, seeds))})",
             "ours_ms": None, "baseline_ms": None, "ratio": ratio, "target": "<= 0.6, same genotypes",
-            "met": ratio <= 0.6 and same, "same_genotypes": same, "seeds": per_seed,
+            "met": ratio <= 0.6 and same, "same_genotypes": same, "within_rounding_floor": within,
+            "seeds": per_seed,
             "setup": f"the {profile} profile's search settings{', with ' + json.dumps(extra) if extra else ''}; "
-                     "each search in a fresh process"}
+                     "each search in a fresh process; the rounding floor: the search without removal on one "
+                     "thread against torch's default threads"}
 
 
 # 4 --------------------------------------------------------------------------------------------
@@ -212,7 +237,7 @@ def notebook_times(results: Path):
     total_s = float(total["wall_seconds"].iloc[0]) if len(total) else float("nan")
     return {"figure": "whole default reproduction (minutes)", "ours_ms": None, "baseline_ms": None,
             "ratio": total_s / 60, "target": "<= 150", "met": total_s / 60 <= 150,  # the experiments issue's budget
-            "setup": f"{path.relative_to(REPO) if path.is_relative_to(REPO) else path}",
+            "setup": f"{path.relative_to(REPO) if path.is_relative_to(REPO) else path}, {len(rows)} notebooks",
             "notebooks": rows[["notebook", "status", "wall_seconds"]].to_dict("records")}
 
 
@@ -299,11 +324,11 @@ def regressions(figures: list[dict], previous: Path, tolerance: float = 0.2) -> 
     """Mark each figure that is more than ``tolerance`` worse than in the committed results.json."""
     if not previous.exists():
         return
-    before = {r["figure"]: r["ratio"] for r in json.loads(previous.read_text())["figures"]}
+    before = {r["figure"]: r for r in json.loads(previous.read_text())["figures"]}
     for r in figures:
-        old = before.get(r["figure"])
-        if old is None or not old or r["ratio"] is None:
-            continue
+        old = before.get(r["figure"], {}).get("ratio")
+        if not old or r["ratio"] is None or before[r["figure"]].get("setup", r.get("setup")) != r.get("setup"):
+            continue  # new, or measured on another setup (a changed plan is not a regression)
         worse = old / r["ratio"] if r.get("higher_is_better") or r["target"].startswith(">=") else r["ratio"] / old
         r["previous"], r["regressed"] = old, worse > 1 + tolerance
 
@@ -322,7 +347,10 @@ def write_markdown(report: dict, speed: pd.DataFrame, path: Path) -> None:
     dead = next((r for r in report["figures"] if "seeds" in r), None)
     if dead:
         lines += ["## Removing dead operations during the search", "",
-                  pd.DataFrame(dead["seeds"]).to_markdown(index=False, floatfmt=".3g"), ""]
+                  pd.DataFrame(dead["seeds"]).to_markdown(index=False, floatfmt=".3g"), "",
+                  f"Genotypes identical with and without removal on every seed: {_yes(dead['same_genotypes'])}. "
+                  "Removal changes no more operations than rounding alone (`ops_differing_removal` <= "
+                  f"`ops_differing_rounding`) on every seed: {_yes(dead.get('within_rounding_floor'))}.", ""]
     for r in report["figures"]:
         if "grads_rel_err" in r:
             lines.append(f"- {r['figure']}: in float64, logits relative error {r['logits_rel_err']:.1e} and "
@@ -338,6 +366,10 @@ def write_markdown(report: dict, speed: pd.DataFrame, path: Path) -> None:
               speed.to_markdown(index=False, floatfmt=".3g"), ""]
     lines += gpu_markdown(HERE / "gpu.json")
     path.write_text("\n".join(lines))
+
+
+def _yes(flag) -> str:
+    return "not measured" if flag is None else "yes" if flag else "no"
 
 
 def gpu_markdown(path: Path) -> list[str]:
@@ -363,6 +395,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and smaller shapes (tests)")
     parser.add_argument("--results", default=str(REPO / "results" / "cpu"), help="a reproduction's results")
     parser.add_argument("--out", default=str(HERE), help="where results.json and RESULTS.md go")
+    parser.add_argument("--work", help="where the whole searches run (kept; a search already there is reused)")
     args = parser.parse_args(argv)
     reps = 3 if args.quick else 9
     results, out = Path(args.results), Path(args.out)
@@ -376,9 +409,10 @@ def main(argv=None) -> int:
     figures.append(peak_rss(64 if args.quick else 640))
     if args.quick:  # a search that removes ops within its 32 steps
         figures.append(dead_ops_search([0], "smoke", {"space": "s2", "train_size": 64, "batch_size": 4, "lr": 0.6,
-                                                      "mu": 3.0, "grad_clip": 1.0, "epochs": 2, "prune_patience": 2}))
+                                                      "mu": 3.0, "grad_clip": 1.0, "epochs": 2, "prune_patience": 2},
+                                      work=args.work))
     else:
-        figures.append(dead_ops_search([0, 1, 2]))
+        figures.append(dead_ops_search([0, 1, 2], work=args.work))
     speed = pruning_speed(results, reps)
     regressions(figures, HERE / "results.json")
     report = {"date": datetime.date.today().isoformat(), "commit": commit(), "machine": machine(),

@@ -85,6 +85,15 @@ class Genotype:
         kinds = [cell_type] if cell_type else ["normal", "reduce"]
         return sum(op in ops for kind in kinds for node in self.cell(kind) for op, _ in node)
 
+    def ops(self) -> set[tuple[str, int, str, int]]:
+        """Every operation as (cell type, node, op, input): what a search found, order aside."""
+        return {(kind, i + 2, op, s) for kind in ("normal", "reduce") for i, node in enumerate(self.cell(kind))
+                for op, s in node}
+
+    def difference(self, other: "Genotype") -> int:
+        """Operations in one genotype and not the other: how far apart two searches' findings are."""
+        return len(self.ops() ^ other.ops())
+
     def param_free_share(self) -> float:
         """Share of both cells' operations that have no weights (skip, pools, noise; RobustDARTS' measure)."""
         return self.count(PARAM_FREE_OPS) / max(self.num_ops(), 1)

@@ -23,6 +23,15 @@ def test_json_round_trip(geno, tmp_path):
     assert get_genotype(tmp_path / "g.json") == geno
 
 
+def test_difference_counts_the_operations_in_one_genotype_only():
+    assert DARTS_V2.difference(DARTS_V2) == 0
+    brute = sum(1 for a, b in ((DARTS_V1, DARTS_V2), (DARTS_V2, DARTS_V1)) for kind in ("normal", "reduce")
+                for i, node in enumerate(a.cell(kind)) for p in node if p not in b.cell(kind)[i])
+    assert DARTS_V1.difference(DARTS_V2) == DARTS_V2.difference(DARTS_V1) == brute > 0
+    one_less = Genotype(DARTS_V2.normal[:3] + (DARTS_V2.normal[3][:1],), [2, 3, 4, 5], DARTS_V2.reduce, [2, 3, 4, 5])
+    assert DARTS_V2.difference(one_less) == 1
+
+
 def test_loads_darts_flat_format():
     flat = {"normal": [["sep_conv_3x3", 0], ["sep_conv_3x3", 1], ["sep_conv_3x3", 0], ["sep_conv_3x3", 1],
                        ["sep_conv_3x3", 1], ["skip_connect", 0], ["skip_connect", 0], ["dil_conv_3x3", 2]],

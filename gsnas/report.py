@@ -5,6 +5,7 @@ always in separate, labelled columns or panels.
 """
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -566,6 +567,48 @@ def search_speed(res: Results, space="darts"):
     fig.suptitle(f"GS-NAS searches on {space} removing dead operations ({res.short('searches')})", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "results.json"
+REMOVAL_COLUMNS = {"seed": "seed", "seconds_without": "s without removal", "seconds_with": "s with removal",
+                   "ratio": "time ratio", "ops_found": "ops found", "ops_differing_removal": "ops changed by removal",
+                   "ops_differing_rounding": "ops changed by rounding", "acc_without": "supernet acc without (%)",
+                   "acc_with": "supernet acc with (%)", "acc_rounding": "supernet acc, rounding (%)"}
+
+
+def removal_bench(path: Path = BENCH) -> pd.DataFrame | None:
+    """``make bench``'s whole searches with and without removing dead operations, a row per seed, or None.
+
+    "ops changed by rounding": the genotype of the same search without removal on one thread
+    (only the order of floating-point sums differs); removal that changes no more than that
+    changes nothing the search can be trusted to find.
+    """
+    if not Path(path).exists():
+        return None
+    report = json.loads(Path(path).read_text())
+    figure = next((f for f in report["figures"] if "seeds" in f), None)
+    if figure is None:
+        return None
+    df = pd.DataFrame(figure["seeds"]).reindex(columns=list(REMOVAL_COLUMNS)).rename(columns=REMOVAL_COLUMNS)
+    df.attrs.update(measured_on=f"{report['machine']}, {report['date']}, commit {report.get('commit', 'unknown')}",
+                    figure=figure["figure"], ratio=figure["ratio"], same=figure["same_genotypes"],
+                    within=figure.get("within_rounding_floor"))
+    return df
+
+
+def removal_summary(bench: pd.DataFrame) -> str:
+    """What ``removal_bench`` shows, in words that follow its numbers."""
+    a, yes = bench.attrs, lambda flag: "yes" if flag else "no"
+    text = (f"**Whole searches with and without removal** ({a['figure']}; {a['measured_on']}). Wall time with "
+            f"removal over all seeds: **{a['ratio']:.2f}×** that without (target ≤ 0.6). Genotypes identical on "
+            f"every seed: **{yes(a['same'])}**.")
+    if a.get("within") is None:
+        return text
+    text += (" Rounding alone, the same search without removal on one thread instead of torch's default, changes "
+             f"{n_range(bench['ops changed by rounding'])} of the operations found: the genotype of this short, "
+             "chaotic search is not fixed by its seed. Removal changes no more operations than that on every seed: "
+             f"**{yes(a['within'])}**.")
+    return text
 
 
 def accuracy_vs_pruned(figure1: pd.DataFrame, ax=None):

@@ -9,6 +9,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 import bench  # noqa: E402
+from gsnas import report as report_module  # noqa: E402
 
 
 def test_regressions_are_flagged_in_the_direction_of_the_target(tmp_path):
@@ -23,6 +24,20 @@ def test_regressions_are_flagged_in_the_direction_of_the_target(tmp_path):
                {"figure": "d", "ratio": 260.0, "target": "<= 150", "setup": "89 notebooks"}]  # another plan
     bench.regressions(figures, previous)
     assert [f.get("regressed") for f in figures] == [True, True, False, None, None]
+
+
+def test_removal_summary_follows_the_numbers(tmp_path):
+    seeds = [{"seed": s, "ratio": 0.5, "ops_differing_removal": r, "ops_differing_rounding": f}
+             for s, r, f in ((0, 4, 5), (1, 3, 2))]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"date": "d", "machine": "m", "commit": "c", "figures": [
+        {"figure": "f", "ratio": 0.55, "same_genotypes": False, "within_rounding_floor": False, "seeds": seeds}]}))
+    table = report_module.removal_bench(path)
+    assert list(table["ops changed by rounding"]) == [5, 2] and table["ops found"].isna().all()
+    text = report_module.removal_summary(table)
+    assert "**0.55×**" in text and "identical on every seed: **no**" in text and "changes 2-5 of" in text
+    assert text.endswith("on every seed: **no**.")
+    assert report_module.removal_bench(tmp_path / "absent.json") is None
 
 
 @pytest.mark.slow
@@ -41,6 +56,9 @@ def test_bench_quick_reports_every_figure(smoke, tmp_path):
     dead = figures["smoke GS-NAS search removing dead ops / without"]
     assert dead["same_genotypes"] and dead["seeds"][0]["ops_removed"] > 0, dead
     assert dead["seeds"][0]["ops_computed"][-1] < dead["seeds"][0]["ops_computed"][0]
+    assert dead["seeds"][0]["ops_differing_removal"] == 0 and dead["seeds"][0]["ops_differing_rounding"] is not None
+    table = report_module.removal_bench(tmp_path / "results.json")  # what the book's beyond chapter shows
+    assert list(table["seed"]) == [0] and table["ops changed by removal"].iloc[0] == 0
     speed = report["pruning_speed"]
     assert speed[0]["network"] == "unpruned" and all(r["latency_b64_ms"] > 0 for r in speed)
     assert all(r["params"] <= speed[0]["params"] for r in speed)  # pruning never adds weights

@@ -572,14 +572,17 @@ def search_speed(res: Results, space="darts"):
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "results.json"
 REMOVAL_COLUMNS = {"seed": "seed", "seconds_without": "s without removal", "seconds_with": "s with removal",
                    "ratio": "time ratio", "ops_found": "ops found", "ops_differing_removal": "ops changed by removal",
-                   "ops_differing_rounding": "ops changed by rounding", "acc_without": "supernet acc without (%)",
-                   "acc_with": "supernet acc with (%)", "acc_rounding": "supernet acc, rounding (%)"}
+                   "ops_differing_rounding": "ops changed by rounding", "acc_without": "acc without (%)",
+                   "acc_with": "acc with (%)", "acc_rounding": "acc 1 thread (%)"}
+REMOVAL_FORMATS = {"s without removal": "{:.0f}", "s with removal": "{:.0f}", "time ratio": "{:.2f}",
+                   "acc without (%)": "{:.2f}", "acc with (%)": "{:.2f}", "acc 1 thread (%)": "{:.2f}"}
 
 
 def removal_bench(path: Path = BENCH) -> pd.DataFrame | None:
     """``make bench``'s whole searches with and without removing dead operations, a row per seed, or None.
 
-    "ops changed by rounding": the genotype of the same search without removal on one thread
+    "acc": the supernet's final test accuracy. "ops changed by rounding": the genotype of the
+    same search without removal on one thread
     (only the order of floating-point sums differs); removal that changes no more than that
     changes nothing the search can be trusted to find.
     """
@@ -601,7 +604,7 @@ def removal_summary(bench: pd.DataFrame) -> str:
     a, yes = bench.attrs, lambda flag: "yes" if flag else "no"
     text = (f"**Whole searches with and without removal** ({a['figure']}; {a['measured_on']}). Wall time with "
             f"removal over all seeds: **{a['ratio']:.2f}×** that without (target ≤ 0.6). Genotypes identical on "
-            f"every seed: **{yes(a['same'])}**.")
+            f"every seed: **{yes(a['same'])}**. Acc: the supernet's test accuracy at the search's end.")
     if a.get("within") is None:
         return text
     text += (" Rounding alone, the same search without removal on one thread instead of torch's default, changes "

@@ -582,9 +582,8 @@ def removal_bench(path: Path = BENCH) -> pd.DataFrame | None:
     """``make bench``'s whole searches with and without removing dead operations, a row per seed, or None.
 
     "acc": the supernet's final test accuracy. "ops changed by rounding": the genotype of the
-    same search without removal on one thread
-    (only the order of floating-point sums differs); removal that changes no more than that
-    changes nothing the search can be trusted to find.
+    same search without removal on one thread (only the order of floating-point sums differs);
+    removal that changes no more than that changes nothing the search can be trusted to find.
     """
     if not Path(path).exists():
         return None

@@ -101,6 +101,17 @@ def _thresholds(thresholds):
         check_threshold(t)
 
 
+# Controls of a search (rows say which): the same search on permuted training labels, or with the loss
+# gradient zeroed (what the penalty alone selects). What a search shares with its controls it did not
+# select for the data.
+CONTROLS = ("none", "shuffled_labels", "penalty_only")
+
+
+def _control(control, valid=CONTROLS):
+    if control not in valid:
+        raise ValueError(f"unknown control {control!r}; valid: {', '.join(valid)}")
+
+
 @dataclass
 class SearchConfig(RunConfig):
     """GS-NAS search (SPEC §5, Table 2): supernet C=16, 8 cells, 100 epochs, batch 64."""
@@ -119,9 +130,11 @@ class SearchConfig(RunConfig):
                                       # change of method (the genotype is meant to stay the same: make bench checks)
     prune_patience: int = 10          # ...once its prox point was 0 this many steps in a row,
     prune_threshold: float = 1e-6     # ...its norm is at most this, and it will be <= thresholds[0] at the end
+    control: str = "none"             # CONTROLS: "shuffled_labels" or "penalty_only" make this search a control
 
     def __post_init__(self):
         super().__post_init__()
+        _control(self.control)
         _positive("lr", self.lr)
         _rho(self.rho)
         _positive("mu", self.mu, allow_zero=True)
@@ -152,9 +165,11 @@ class DartsConfig(RunConfig):
     arch_lr: float = 3e-4
     arch_weight_decay: float = 1e-3
     grad_clip: float = 5.0
+    control: str = "none"             # "shuffled_labels": does alpha move for the data or for the ops' shapes?
 
     def __post_init__(self):
         super().__post_init__()
+        _control(self.control, CONTROLS[:2])
         _positive("lr", self.lr)
         _positive("arch_lr", self.arch_lr)
         get_space(self.space)
@@ -233,12 +248,13 @@ SECTIONS = {"search": SearchConfig, "darts": DartsConfig, "evaluate": TrainConfi
 # The experiment plan (the paper's: 3 searches x 3 evaluations, Table 3's spaces, Figure 1's mus).
 # Beyond the paper: random search (``random_seeds``), reference cells evaluated the same way
 # (``reference_cells``), pruned networks retrained with several seeds (``retrain_seeds``) and the
-# random-pruning control at some of the mus (``random_pruning_mus``).
+# random-pruning control at some of the mus (``random_pruning_mus``), and the searches' controls on the
+# darts space for every seed (``controls``: permuted labels, the penalty alone; DARTS has the first).
 PLAN = {"description": "the paper's protocol on CIFAR-10", "seeds": [0, 1, 2], "eval_seeds": [0, 1, 2],
         "subspaces": ["s1", "s2", "s4"], "subspace_seeds": [0, 1, 2],
         "mus": [1e-4, 2e-4, 5e-4, 2e-3, 4e-3],
         "random_seeds": [0, 1, 2], "reference_cells": ["DARTS_V2"], "retrain_seeds": [0],
-        "random_pruning_mus": []}
+        "random_pruning_mus": [], "controls": []}
 
 
 # What one job of each notebook asks for (the paper's protocol on GPUs): Snakemake's threads and
@@ -302,6 +318,10 @@ def _check_plan(name, plan):
                          f"got {plan['reference_cells']!r}")
     for name_ in plan["reference_cells"]:
         get_genotype(name_)
+    if not isinstance(plan["controls"], list):
+        raise ValueError(f"controls in profile {name} must be a list of {list(CONTROLS[1:])}, got {plan['controls']!r}")
+    for control in plan["controls"]:
+        _control(control, CONTROLS[1:])
 
 
 def _resources(name, values: dict) -> dict:

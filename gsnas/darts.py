@@ -63,6 +63,8 @@ def discretize(supernet: Supernet, genotype: Genotype) -> Supernet:
 
 def darts_search(cfg: DartsConfig) -> dict:
     run = Run(cfg)
+    if cfg.control == "shuffled_labels":  # before the split: both halves carry the permuted labels
+        run.train_set = data.ShuffledLabels(run.train_set, cfg.seed)
     net = Supernet(cfg.space, cfg.channels, cfg.layers, run.info["num_classes"], run.info["in_channels"])
     arch = Architecture(net)
     net, arch = run.place(net), arch.to(run.device)

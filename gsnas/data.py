@@ -140,6 +140,34 @@ def loader(ds, batch_size: int, shuffle: bool, seed: int = 0, workers: int = 0) 
                       generator=torch.Generator().manual_seed(seed))
 
 
+def targets(ds) -> torch.Tensor:
+    """The labels of a dataset or of a (nested) ``Subset`` of one, without loading an image."""
+    if isinstance(ds, Subset):
+        return targets(ds.dataset)[torch.as_tensor(ds.indices)]
+    if isinstance(ds, ShuffledLabels):
+        return ds.labels
+    return torch.as_tensor(ds.targets)
+
+
+class ShuffledLabels(torch.utils.data.Dataset):
+    """``ds`` with its labels permuted among its images (seeded): the class counts kept, the signal gone.
+
+    The permuted-labels control of a search: what it selects on these labels it did not select
+    for the data.
+    """
+
+    def __init__(self, ds, seed: int):
+        self.ds = ds
+        labels = targets(ds)
+        self.labels = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed + 7919))]
+
+    def __len__(self):
+        return len(self.ds)
+
+    def __getitem__(self, i):
+        return self.ds[i][0], int(self.labels[i])
+
+
 def split(ds, fraction: float = 0.5):
     """Two disjoint halves of ``ds`` (DARTS: weights on one, architecture on the other)."""
     n = int(len(ds) * fraction)

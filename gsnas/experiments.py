@@ -23,7 +23,7 @@ from .evaluate import prune, random_removal, train, weights
 from .genotype import Genotype, get_genotype, random_genotype
 from .network import EvalNetwork
 from .results import provenance, read_rows, write_rows
-from .search import search, tune_mu
+from .search import gate_bound, search, tune_mu
 from .spaces import get_space
 
 
@@ -47,7 +47,7 @@ assert set(ROUTINES) == set(SECTIONS)
 
 # Result tables: file name -> key columns (SPEC §6 layout; see the experiments issue).
 TABLES = {
-    "searches": ["method", "space", "seed"],
+    "searches": ["method", "space", "seed", "control"],
     "table1_operation_pruning": ["mu", "threshold", "seed"],
     "figure1_pruning_tradeoff": ["selection", "mu", "seed"],
     "table2_darts_space": ["method", "seed_search", "seed_eval"],
@@ -60,8 +60,9 @@ def results_dir(prof: dict, base=None) -> Path:
 
 
 # Run folders under ``<results>/runs/``: one per configuration, so re-running one replaces its rows.
-def search_run(method: str, space: str, seed: int) -> str:
-    return f"search/{method}-{space}-seed{seed}"
+def search_run(method: str, space: str, seed: int, control: str = "none") -> str:
+    """A search's run folder; a control's (``config.CONTROLS``) is named after it."""
+    return f"search/{method}-{space}-seed{seed}" + ("" if control == "none" else f"-{control}")
 
 
 def evaluate_run(method: str, space: str, seed_search: int, seed_eval: int) -> str:
@@ -103,20 +104,24 @@ def launch(section: str, cfg, processes: int = 1) -> dict:
 # --- searches -----------------------------------------------------------------------------------
 
 def run_search(profile="cpu", space="darts", seed=0, mu=None, target_ops=None, results=None, processes=1,
-               **overrides) -> dict:
-    """GS-NAS search; with ``target_ops`` (ops per cell), mu is found by bisection first."""
+               control="none", **overrides) -> dict:
+    """GS-NAS search; with ``target_ops`` (ops per cell), mu is found by bisection first.
+
+    ``control``: "shuffled_labels" or "penalty_only" runs that control of the search instead (its own run).
+    """
     prof = load_profile(profile)
     get_space(space)
     out = results_dir(prof, results)
-    run_dir = out / "runs" / search_run("gsnas", space, seed)
-    cfg = config(prof, "search", space=space, seed=seed, mu=mu, out=str(run_dir), **overrides)
+    run_dir = out / "runs" / search_run("gsnas", space, seed, control)
+    cfg = config(prof, "search", space=space, seed=seed, mu=mu, out=str(run_dir), control=control, **overrides)
     tuning = None
     if target_ops is not None:
         tuning = tune_mu(type(cfg)(**{**asdict(cfg), "epochs": max(1, cfg.epochs // 2)}), target_ops)
         cfg.mu = tuning["mu"]
     res = launch("search", cfg, processes)
     thresholds = cfg.thresholds
-    row = {"method": "gsnas", "space": space, "seed": seed, "mu": cfg.mu, "threshold": thresholds[0],
+    row = {"method": "gsnas", "space": space, "seed": seed, "control": control, "mu": cfg.mu,
+           "threshold": thresholds[0], "gate_bound": gate_bound(cfg),
            "acc_before": res["acc_before"],
            **{f"acc_after_{t:g}": res["acc_after"][str(t)] for t in thresholds},
            **{f"gap_{t:g}": res["acc_before"] - res["acc_after"][str(t)] for t in thresholds},
@@ -129,14 +134,16 @@ def run_search(profile="cpu", space="darts", seed=0, mu=None, target_ops=None, r
     return {**res, "row": row, "tuning": tuning}
 
 
-def run_darts(profile="cpu", space="darts", seed=0, results=None, processes=1, **overrides) -> dict:
-    """DARTS first-order search and its discretization gap."""
+def run_darts(profile="cpu", space="darts", seed=0, results=None, processes=1, control="none", **overrides) -> dict:
+    """DARTS first-order search and its discretization gap; ``control`` "shuffled_labels": on permuted labels."""
     prof = load_profile(profile)
     get_space(space)
     out = results_dir(prof, results)
-    run_dir = out / "runs" / search_run("darts", space, seed)
-    res = launch("darts", config(prof, "darts", space=space, seed=seed, out=str(run_dir), **overrides), processes)
-    row = {"method": "darts", "space": space, "seed": seed, "mu": float("nan"), "acc_before": res["acc_before"],
+    run_dir = out / "runs" / search_run("darts", space, seed, control)
+    res = launch("darts", config(prof, "darts", space=space, seed=seed, out=str(run_dir), control=control,
+                                 **overrides), processes)
+    row = {"method": "darts", "space": space, "seed": seed, "control": control, "mu": float("nan"),
+           "acc_before": res["acc_before"],
            "acc_after_discrete": res["acc_after"], "gap_discrete": res["acc_before"] - res["acc_after"],
            "alpha_max_mean": res["alpha_max_mean"],
            "train_acc_first": res["train_acc_first"], "train_acc_last": res["train_acc_last"],
@@ -154,7 +161,7 @@ def run_random_search(profile="cpu", space="darts", seed=0, results=None) -> dic
     genotype = random_genotype(get_space(space), seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     genotype.save(run_dir / "genotype.json")
-    row = {"method": "random", "space": space, "seed": seed, "search_hours": 0.0,
+    row = {"method": "random", "space": space, "seed": seed, "control": "none", "search_hours": 0.0,
            "run_dir": str(run_dir.relative_to(out)), "genotype": json.dumps(genotype.to_dict()),
            **provenance(prof["name"], config(prof, "search").dataset, "cpu", 0.0)}
     write_rows(run_dir, {"searches": [row]})

@@ -32,6 +32,10 @@ class Results:
             raise ValueError(f"no results at {self.folder}: run `make reproduce` first")
         tables = {name: pd.read_csv(self.folder / f"{name}.csv") for name in TABLES
                   if (self.folder / f"{name}.csv").exists()}
+        searches = tables.get("searches")
+        if searches is not None and "control" in searches:  # controls are not searches: rows of their own
+            is_control = searches["control"].fillna("none") != "none"
+            tables["searches"], tables["search_controls"] = searches[~is_control], searches[is_control]
         self.tables = {name: df for name, df in tables.items() if len(df)}  # no rows: its experiment did not run
 
     def __getitem__(self, name) -> pd.DataFrame:

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from . import data
 from .config import SearchConfig, _positive
 from .genotype import darts_rule
 from .groups import count_params
@@ -125,8 +126,27 @@ class _Search:
         return sum(op != "none" for cell in self.net.cells for edge in cell.edges.values() for op in edge.ops)
 
 
+def gate_bound(cfg: SearchConfig) -> float:
+    """Can a parameter-free operation survive this search? Its largest prox argument over its threshold.
+
+    A gate-only group (pool, stride-1 skip, noise) holds one gate in [0, 1] per cell of a type, n of them:
+    its norm is at most sqrt(n), and with gradients clipped to norm c its momentum is at most c, so (tau = 1)
+    the prox argument ||w - v|| <= sqrt(n) + c while the threshold is mu_k (mu / sqrt(n) with "div"). At a
+    bound <= 1 the prox point is 0 from the first step whatever the data: such a group cannot survive, and a
+    claim that none does holds by construction. Unclipped gradients or an adaptive tau leave it unbounded (inf).
+    The largest n (the normal cells) is the most favourable case.
+    """
+    if cfg.grad_clip == 0 or cfg.tau != "constant":
+        return math.inf
+    n = max(cfg.layers - 2, 2)  # two reduction cells, the rest normal
+    mu_k = cfg.mu / math.sqrt(n) if cfg.normalize == "div" else cfg.mu
+    return (math.sqrt(n) + cfg.grad_clip) / mu_k if mu_k > 0 else math.inf
+
+
 def search(cfg: SearchConfig) -> dict:
     run = Run(cfg)
+    if cfg.control == "shuffled_labels":
+        run.train_set = data.ShuffledLabels(run.train_set, cfg.seed)
     full = Supernet(cfg.space, cfg.channels, cfg.layers, run.info["num_classes"], run.info["in_channels"])
     supernet_params = count_params(full)
     train_loader, test_loader = run.loader(run.train_set, True), run.loader(run.test_set, False)
@@ -140,10 +160,18 @@ def search(cfg: SearchConfig) -> dict:
     every = 1 if run.device.type == "cpu" else 16  # each look reads the counts back: on a GPU, a wait
 
     def step(x, y, i):
-        with run.autocast():
-            logits = s.model(x)
-            loss = F.cross_entropy(logits, y)
-        optimizer_step(s.opt, loss, s.net.parameters(), cfg.grad_clip)
+        if cfg.control == "penalty_only":  # the loss is only watched: every gradient is zero
+            with torch.no_grad(), run.autocast():
+                logits = s.model(x)
+                loss = F.cross_entropy(logits, y)
+            for p in s.net.parameters():
+                p.grad = torch.zeros_like(p)
+            s.opt.step()
+        else:
+            with run.autocast():
+                logits = s.model(x)
+                loss = F.cross_entropy(logits, y)
+            optimizer_step(s.opt, loss, s.net.parameters(), cfg.grad_clip)
         at = epoch * steps_per_epoch + i + 1
         if at % every == 0 and dead.observe(s.groups, s.opt, at):
             s.remove(dead.keys())

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import yaml
 
 from . import experiments as ex
-from .config import REPO, SECTIONS, config, load_profile
+from .config import CONTROLS, REPO, SECTIONS, config, load_profile
 from .results import ROWS
 
 
@@ -45,6 +45,11 @@ def jobs(prof: dict) -> list[Job]:
                    for method, notebook in (("gsnas", "search"), ("darts", "darts_baseline"))])
     out = [Job(notebook, ex.search_run(method, space, seed), {"space": space, "seed": seed})
            for method, notebook, space, seed in searches]
+    # the searches' controls on the darts space (DARTS: permuted labels only; random search has none)
+    out += [Job(notebook, ex.search_run(method, "darts", seed, control), {"space": "darts", "seed": seed,
+                                                                         "control": control})
+            for method, notebook, valid in (("gsnas", "search", CONTROLS), ("darts", "darts_baseline", CONTROLS[:2]))
+            for control in prof["controls"] if control in valid for seed in prof["seeds"]]
     out += [Job("evaluate", ex.evaluate_run(method, space, seed, e),
                 {"method": method, "space": space, "seed_search": seed, "seed_eval": e},
                 needs=(ex.search_run(method, space, seed),))

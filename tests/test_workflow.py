@@ -29,6 +29,8 @@ def test_smoke_plan_runs_searches_before_their_evaluations():
     assert list(plan.jobs) == [
         "search/gsnas-darts-seed0", "search/darts-darts-seed0", "search/random-darts-seed0",
         "search/gsnas-s2-seed0", "search/darts-s2-seed0",
+        "search/gsnas-darts-seed0-shuffled_labels", "search/gsnas-darts-seed0-penalty_only",
+        "search/darts-darts-seed0-shuffled_labels",
         "evaluate/gsnas-darts-seed0-eval0", "evaluate/darts-darts-seed0-eval0", "evaluate/random-darts-seed0-eval0",
         "evaluate/gsnas-s2-seed0-eval0", "evaluate/darts-s2-seed0-eval0", "evaluate/DARTS_V2-darts-seed0-eval0",
         "operation_pruning/mu0.01-seed0", "operation_pruning/mu1-seed0",
@@ -41,6 +43,10 @@ def test_smoke_plan_runs_searches_before_their_evaluations():
     assert plan.jobs["retrain/random-mu1-seed0"].params == {"mu": 1.0, "seed": 0, "selection": "random"}
     assert plan.needs("retrain/random-mu1-seed0") == ["results/smoke/runs/operation_pruning/mu1-seed0/rows.json"]
     assert plan.needs("retrain/unpruned-seed0") == []
+    assert plan.jobs["search/gsnas-darts-seed0-penalty_only"].params == {"space": "darts", "seed": 0,
+                                                                         "control": "penalty_only"}
+    assert not any(plan.needs(j) == ["results/smoke/runs/search/gsnas-darts-seed0-penalty_only/rows.json"]
+                   for j in plan.jobs)  # nothing evaluates a control
 
 
 def test_paper_plan_is_the_papers_protocol():

@@ -20,7 +20,7 @@ import nbformat
 
 from .config import REPO
 
-CHAPTERS = ("claims", "method", "operation_pruning", "nas", "robustness", "beyond", "reproduce")
+CHAPTERS = ("claims", "method", "operation_pruning", "nas", "robustness", "regime", "beyond", "reproduce")
 MATHJAX = REPO / "book" / "_static" / "mathjax"
 MATHJAX_VERSION = "3.2.2"
 

@@ -21,6 +21,7 @@ import pandas as pd
 from . import paper
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
+BY_CONSTRUCTION = "holds by construction"  # the profile's settings leave no result that could refute it
 CHANCE = 10.0  # % test accuracy of a constant prediction on the 10 classes of every dataset here
 COLUMNS = ["claim_id", "claim", "paper_evidence", "our_evidence", "criterion", "verdict"]
 
@@ -201,6 +202,23 @@ def competitive_with_darts(t: dict) -> dict:
     return {**row, "our_evidence": evidence, "verdict": verdict}
 
 
+def gate_bound(t: dict, space: str = "darts") -> float:
+    """The largest ``gsnas.search.gate_bound`` of the GS-NAS searches on ``space``: at <= 1 no gate-only group
+    (pool, stride-1 skip, noise) could survive them. NaN if a search does not say."""
+    df = _table(t, "searches", "method", "space", "gate_bound")
+    rows = None if df is None else df.query("method == 'gsnas' and space == @space")["gate_bound"]
+    return math.nan if rows is None or rows.empty or rows.isna().any() else float(rows.max())
+
+
+def _unless_by_construction(row: dict, bound: float, what: str) -> dict:
+    """A "reproduced" that no result could have refuted is said to hold by construction."""
+    if row["verdict"] == REPRODUCED and bound <= 1:
+        return {**row, "verdict": BY_CONSTRUCTION,
+                "our_evidence": row["our_evidence"] + f"; but {what} could not survive these searches: gate bound "
+                                f"{bound:.2f} <= 1 (the prox point of a gate-only group is 0 from the first step)"}
+    return row
+
+
 def no_param_free_ops(t: dict) -> dict:
     row = {"claim_id": "gsnas_cells_without_param_free_ops",
            "claim": "GS-NAS's cells on the DARTS space hold no parameter-free operations (skip, pools)",
@@ -210,8 +228,10 @@ def no_param_free_ops(t: dict) -> dict:
     if df is None or (df["method"] == "gsnas").sum() == 0:
         return {**row, "our_evidence": "no GS-NAS cells with their composition", "verdict": INCONCLUSIVE}
     share = per_search(df[df["method"] == "gsnas"], "param_free_share")["param_free_share"]
-    return {**row, "our_evidence": f"share of parameter-free ops per cell: {_fmt(*_stats(share))}",
-            "verdict": REPRODUCED if (share == 0).all() else NOT_REPRODUCED}
+    row = {**row, "our_evidence": f"share of parameter-free ops per cell: {_fmt(*_stats(share))}",
+           "verdict": REPRODUCED if (share == 0).all() else NOT_REPRODUCED}
+    return _unless_by_construction(row, gate_bound(t), "pools and stride-1 skips (all but the reduction cells' "
+                                                        "input skips, which have weights)")
 
 
 def no_search_gap(t: dict) -> dict:
@@ -273,12 +293,45 @@ def noise_never_survives(t: dict) -> dict:
     if rows is None or rows.empty:
         return {**row, "our_evidence": "no GS-NAS cells on S4", "verdict": INCONCLUSIVE}
     noise = per_search(rows, "noise_ops")["noise_ops"]
-    return {**row, "our_evidence": f"noise ops per cell in {len(noise)} searches: {', '.join(f'{x:g}' for x in noise)}",
-            "verdict": REPRODUCED if (noise == 0).all() else NOT_REPRODUCED}
+    row = {**row, "our_evidence": f"noise ops per cell in {len(noise)} searches: {', '.join(f'{x:g}' for x in noise)}",
+           "verdict": REPRODUCED if (noise == 0).all() else NOT_REPRODUCED}
+    return _unless_by_construction(row, gate_bound(t, "s4"), "noise (a gate alone)")
+
+
+# --- does the search read the data? (controls) --------------------------------------------------
+
+JACCARD_MAX, ACC_DROP_MAX = 0.6, 2.0
+
+
+def selection_reads_data(t: dict) -> dict:
+    row = {"claim_id": "selection_reads_data",
+           "claim": "GS-NAS selects operations by the data, not by the penalty's schedule alone",
+           "paper_evidence": "implicit in Sections 3-4: the architecture is the operations the data keeps alive",
+           "criterion": f"on the darts space, >= 3 seeds: when the search has lost half its groups (k live), the "
+                        f"Jaccard of its live groups and the k largest of its permuted-labels control is <= "
+                        f"{JACCARD_MAX} for every seed, and its supernet ends within {ACC_DROP_MAX:g} points of its "
+                        f"best train accuracy"}
+    controls = _table(t, "search_controls", "method", "control", "jaccard_half_dead")
+    if controls is None:
+        return {**row, "our_evidence": "no permuted-labels controls with their Jaccard", "verdict": INCONCLUSIVE}
+    c = controls.query("method == 'gsnas' and space == 'darts' and control == 'shuffled_labels'").sort_values("seed")
+    real = t["searches"].query("method == 'gsnas' and space == 'darts'").set_index("seed")
+    drops = (real["train_acc_best"] - real["train_acc_last"]) if "train_acc_best" in real else None
+    jac = c.set_index("seed")["jaccard_half_dead"]
+    evidence = "Jaccard per seed: " + ", ".join(f"seed {s}: {j:.2f} (k={k:g}, epoch {e:g})" for s, j, k, e in
+                                                  zip(c["seed"], c["jaccard_half_dead"], c["k_compared"],
+                                                      c["half_dead_epoch"]))
+    if drops is not None:
+        evidence += "; best - last train accuracy: " + ", ".join(f"{d:.1f}" for d in drops.reindex(jac.index))
+    if jac.notna().sum() < 3 or drops is None:
+        return {**row, "our_evidence": evidence, "verdict": INCONCLUSIVE}
+    ok = (jac <= JACCARD_MAX).all() and (drops.reindex(jac.index) <= ACC_DROP_MAX).all()
+    return {**row, "our_evidence": evidence, "verdict": REPRODUCED if ok else NOT_REPRODUCED}
 
 
 CLAIMS = (zero_gap_pruning, graceful_degradation, mu_controls_sparsity, better_than_random_pruning,
-          competitive_with_darts, no_param_free_ops, no_search_gap, darts_degenerates, noise_never_survives)
+          competitive_with_darts, no_param_free_ops, no_search_gap, darts_degenerates, noise_never_survives,
+          selection_reads_data)
 
 
 def ledger(tables: dict) -> pd.DataFrame:

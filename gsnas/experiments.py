@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import distributed
+from . import distributed, regime
 from .config import REPO, SECTIONS, config, load_profile
 from .darts import darts_search
 from .evaluate import prune, random_removal, train, weights
@@ -128,8 +128,12 @@ def run_search(profile="cpu", space="darts", seed=0, mu=None, target_ops=None, r
            "groups": res["groups"], "nonzero_groups": res["nonzero_groups"],
            "ops_normal": res["ops_normal"], "ops_reduce": res["ops_reduce"], "ops_removed": res["ops_removed"],
            "train_acc_first": res["train_acc_first"], "train_acc_last": res["train_acc_last"],
+           "train_acc_best": res.get("train_acc_best", float("nan")),
            "search_hours": res["wall_seconds"] / 3600, "run_dir": str(run_dir.relative_to(out)),
            "genotype": json.dumps(res["genotype"]), **_prov(prof, res)}
+    real = out / "runs" / search_run("gsnas", space, seed)
+    if control != "none" and (real / "group_norms.csv").exists():  # what it shares with the search it controls
+        row.update(regime.against(real, run_dir, cfg.thresholds[0]))
     write_rows(run_dir, {"searches": [row]})
     return {**res, "row": row, "tuning": tuning}
 

@@ -9,8 +9,8 @@ merely die faster does not look different). Where a control has fewer than k liv
 sides are cut to the control's live count (its dead groups all have norm 0: a tie, no ranking), and
 a control with none left gives no Jaccard (NaN).
 
-The regime study (``python -m gsnas.regime run``) runs ``SETTINGS`` (deviations from a profile's
-search section) with both controls and writes ``regime.csv`` (one row per setting and seed) and
+The regime study (``python -m gsnas.regime run``) runs ``SETTINGS`` (deviations from ``BASE``, on a
+profile's search section) with both controls and writes ``regime.csv`` (one row per setting and seed) and
 ``regime_epochs.csv`` (one row per run and epoch) to its folder; it resumes, skipping finished runs.
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from .claims import ACC_DROP_MAX, JACCARD_MAX  # the criterion, fixed before the study ran
 from .config import REPO, config, load_profile
 from .genotype import PARAM_FREE_OPS
 from .search import search
@@ -32,7 +33,11 @@ from .search import search
 CONTROLS = ("shuffled_labels", "penalty_only")
 FLOOR = "floor"  # the real search again on 2 threads instead of 1: how far rounding alone moves the selection
 
-# name -> (deviations from the profile's search section, why it is in the study)
+# The study's base: the cpu profile's search as it was when the study ran (so the study reruns the same
+# searches whatever the profile says now); the profile gives the rest (data, supernet size, batch).
+BASE = {"lr": 0.1, "mu": 20.0, "grad_clip": 5.0, "train_size": 2500, "epochs": 6}
+
+# name -> (deviations from BASE, why it is in the study)
 SETTINGS = {
     "committed": ({}, "the committed cpu search: lr 0.1, mu 20, clip 5, tau 1, 6 epochs of 2500 images"),
     "no_clip": ({"grad_clip": 0.0}, "the paper's search clips no gradient; clipping shares one norm among all groups"),
@@ -91,12 +96,24 @@ def compare(real: Path, controls: dict[str, Path], threshold: float = 1e-6) -> d
            "alive_end": len(live(norms, norms["epoch"].max(), threshold)),
            "train_acc_best": metrics["train_acc"].max(), "train_acc_last": metrics["train_acc"].iloc[-1],
            "param_free_alive_end": sum(n.rsplit("/", 1)[-1] in PARAM_FREE_OPS
-                                       for n in live(norms, norms["epoch"].max(), threshold))}
+                                       for n in live(norms, norms["epoch"].max(), threshold)),
+           "ops_alive_end": ", ".join(f"{op} {n}" for op, n in pd.Series(
+               [name.rsplit("/", 1)[-1] for name in live(norms, norms["epoch"].max(), threshold)],
+               dtype=str).value_counts().items())}
     for name, folder in controls.items():
         other = pd.read_csv(Path(folder) / "group_norms.csv")
         row[f"jaccard_{name}"], row[f"k_{name}"] = overlap(norms, other, epoch, threshold) if epoch else (math.nan, 0)
         row[f"alive_end_{name}"] = len(live(other, other["epoch"].max(), threshold))
+        row[f"jaccard_end_{name}"], _ = overlap(norms, other, norms["epoch"].max(), threshold)
     return row
+
+
+def against(real: Path, control: Path, threshold: float = 1e-6) -> dict:
+    """For a control's row: the real search's half-dead epoch, and the Jaccard there of the two runs' live sets."""
+    norms = pd.read_csv(Path(real) / "group_norms.csv")
+    epoch = half_dead_epoch(norms, threshold)
+    jac, k = overlap(norms, pd.read_csv(Path(control) / "group_norms.csv"), epoch, threshold) if epoch else (math.nan, 0)
+    return {"half_dead_epoch": epoch or math.nan, "k_compared": k, "jaccard_half_dead": jac}
 
 
 def epochs_frame(folder: Path, threshold: float = 1e-6) -> pd.DataFrame:
@@ -129,7 +146,7 @@ def run(out: Path, profile: str = "cpu", settings=None, seeds=(0,), space: str =
                 if (folder / "result.json").exists():
                     continue
                 cfg = config(prof, "search", space=space, seed=seed, control="none" if control == FLOOR else control,
-                             out=str(folder), resume=True, progress=False, **overrides)
+                             out=str(folder), resume=True, progress=False, **{**BASE, **overrides})
                 print(f"regime: {name} {control} seed {seed}", file=sys.stderr, flush=True)
                 threads = torch.get_num_threads()
                 torch.set_num_threads(2 if control == FLOOR else threads)
@@ -163,6 +180,71 @@ def tables(out: Path) -> pd.DataFrame:
     if epochs:
         pd.concat(epochs).to_csv(out / "regime_epochs.csv", index=False)
     return table
+
+
+# --- for the book ---------------------------------------------------------------------------------
+
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """The study's table as a reader sees it: a row per setting and seed, the criterion's numbers first."""
+    t = table.copy()
+    t["drop"] = t["train_acc_best"] - t["train_acc_last"]
+    t["reads the data"] = (t["jaccard_shuffled_labels"] <= JACCARD_MAX) & (t["drop"] <= ACC_DROP_MAX)
+    cols = {"setting": "setting", "seed": "seed", "half_dead_epoch": "half-dead epoch", "k_alive": "k live",
+            "jaccard_shuffled_labels": "Jaccard vs permuted labels", "jaccard_penalty_only": "Jaccard vs penalty only",
+            "jaccard_floor": "Jaccard vs 2 threads (floor)",
+            "jaccard_end_shuffled_labels": "at the end: Jaccard vs permuted labels",
+            "jaccard_end_floor": "at the end: Jaccard vs 2 threads", "alive_end": "alive at end",
+            "ops_alive_end": "ops alive at end", "alive_end_shuffled_labels": "alive at end, permuted", "alive_end_penalty_only": "alive at end, penalty only",
+            "train_acc_best": "best train acc %", "train_acc_last": "last train acc %", "reads the data": "reads the data",
+            "wall_seconds": "wall s (one search)", "why": "why in the study"}
+    return t.reindex(columns=list(cols)).rename(columns=cols)
+
+
+def findings(table: pd.DataFrame) -> str:
+    """What the study found, in words computed from its table (for the book)."""
+    t = summary(table)
+    passed = t[t["reads the data"]]
+    j = t["Jaccard vs permuted labels"].dropna()
+    reached = t["half-dead epoch"].notna()
+    text = (f"{t['setting'].nunique()} settings, {len(t)} searches each with both controls. "
+            f"{reached.sum()} reached the point where half the groups are dead; there the Jaccard of the real search's "
+            f"live groups and its permuted-labels control's largest ranged from {j.min():.2f} to {j.max():.2f} "
+            f"(the criterion asks <= {JACCARD_MAX}). ")
+    if passed.empty:
+        text += "No setting met the criterion: "
+    else:
+        text += f"Met the criterion: {', '.join(sorted(set(passed['setting'])))}. Elsewhere: "
+    low = t[reached & (t["Jaccard vs permuted labels"] <= JACCARD_MAX)]
+    for _, r in low.iterrows():
+        if not r["reads the data"]:
+            text += (f"{r['setting']} (seed {r['seed']}) left its control ({r['Jaccard vs permuted labels']:.2f}) but "
+                     f"its supernet's train accuracy fell from {r['best train acc %']:.1f} % to "
+                     f"{r['last train acc %']:.1f} %; ")
+    void = t[reached & t["Jaccard vs permuted labels"].isna()]
+    if len(void):
+        text += (f"{', '.join(sorted(set(void['setting'])))}: its permuted-labels control had no group left to rank "
+                 "at that epoch; ")
+    return text + ("in every other setting the real search kept (nearly) the groups its controls kept: the "
+                   "penalty's schedule, not the data, chose what died first.")
+
+
+def figure(epochs: pd.DataFrame, seed: int = 0):
+    """Groups alive per epoch, the real search against its controls, one panel per setting (seed ``seed``)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    e = epochs[epochs["seed"] == seed].replace({"control": {"none": "real labels", "shuffled_labels": "permuted labels",
+                                                            "penalty_only": "penalty only", FLOOR: "real, 2 threads"}})
+    grid = sns.relplot(data=e, x="epoch", y="alive", hue="control", style="control", col="setting", col_wrap=3,
+                       kind="line", markers=True, dashes=False, height=2.3, aspect=1.25,
+                       col_order=[s for s in SETTINGS if s in set(e["setting"])], facet_kws={"sharex": False})
+    grid.set_titles("{col_name}", size=9)
+    grid.set_axis_labels("epoch", "groups alive (of 196)")
+    grid.figure.suptitle(f"GS-NAS searches on the darts space against their controls (seed {seed})", y=1.02)
+    plt.close(grid.figure)
+    return grid.figure
 
 
 def main(argv=None) -> int:

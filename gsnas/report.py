@@ -33,10 +33,25 @@ class Results:
         tables = {name: pd.read_csv(self.folder / f"{name}.csv") for name in TABLES
                   if (self.folder / f"{name}.csv").exists()}
         searches = tables.get("searches")
+        if searches is not None and "gate_bound" not in searches:  # rows that predate the column: their run's config
+            searches["gate_bound"] = [self._gate_bound(r.run_dir) if r.method == "gsnas" else float("nan")
+                                      for r in searches.itertuples()]
         if searches is not None and "control" in searches:  # controls are not searches: rows of their own
             is_control = searches["control"].fillna("none") != "none"
             tables["searches"], tables["search_controls"] = searches[~is_control], searches[is_control]
         self.tables = {name: df for name, df in tables.items() if len(df)}  # no rows: its experiment did not run
+
+    def _gate_bound(self, run_dir: str) -> float:
+        import json
+
+        from .config import SearchConfig
+        from .search import gate_bound
+
+        path = self.folder / run_dir / "result.json"
+        if not path.exists():
+            return float("nan")
+        cfg = json.loads(path.read_text())["config"]
+        return gate_bound(SearchConfig(**{k: v for k, v in cfg.items() if k in SearchConfig.__dataclass_fields__}))
 
     def __getitem__(self, name) -> pd.DataFrame:
         if name not in self.tables:
@@ -102,7 +117,8 @@ class Table:
                   .set_table_styles([{"selector": "th", "props": f"text-align: left; min-width: {self.min_width}"},
                                      {"selector": "td", "props": f"text-align: left; min-width: {self.min_width}"}]))
         if "verdict" in self.df:
-            colours = {"reproduced": "#d8f0d8", "not reproduced": "#f6d5d5", "inconclusive": "#ececec"}
+            colours = {"reproduced": "#d8f0d8", "not reproduced": "#f6d5d5", "inconclusive": "#ececec",
+                       "holds by construction": "#f3e8c8"}
             styler = styler.map(lambda v: f"background-color: {colours.get(v, '')}; font-weight: bold",
                                 subset=["verdict"])
         csv = base64.b64encode(self.df.to_csv(index=False).encode()).decode()
@@ -425,8 +441,10 @@ def _why_competitive(res):
 def _why_param_free(res):
     t = res["table2_darts_space"]
     share = per_search(t, "param_free_share").groupby("method")["param_free_share"].mean()
-    text = ("A parameter-free operation's group is only its gate, which the penalty removes unless the loss "
-            "needs it; convolutions carry weights that the data can hold against the penalty.")
+    text = ("A parameter-free operation's group is only its gates (one in [0, 1] per cell); with clipped gradients "
+            "its prox argument is at most sqrt(n) + clip, and where that is below its threshold mu_k (gate bound "
+            "<= 1, `gsnas.search.gate_bound`) the prox removes it at the first step whatever the data. "
+            "Convolutions carry weights that the data can hold against the penalty.")
     if "darts" in share:
         text += (f" For comparison, parameter-free operations make up {share['darts']:.2f} of DARTS' cells here "
                  "(mean share per cell).")
@@ -464,7 +482,8 @@ def _why_degenerates(res):
 def _why_noise(res):
     t = res["table3_subspaces"]
     t = t[t["space"] == "s4"]
-    text = "The noise operation has no weights: its group is its gate, which the penalty removes unless the loss needs it."
+    text = ("The noise operation has no weights: its group is its gates, and at a gate bound <= 1 "
+            "(`gsnas.search.gate_bound`) the prox removes it at the first step whatever the data.")
     d = t[t["method"] == "darts"]
     if not d.empty:
         text += (f" DARTS' S4 genotypes keep {per_search(d, 'noise_ops')['noise_ops'].mean():.1f} noise operations "
@@ -472,10 +491,18 @@ def _why_noise(res):
     return text
 
 
+def _why_reads_data(res):
+    return ("Group size sets the order in which a group-sparse search kills operations when the penalty, not the "
+            "loss, drives the norms: conv groups end in a BatchNorm without affine weights, so the loss gradient "
+            "cannot shrink them, and the penalty shrinks every group by lr * mu_k a step. A search that reads the "
+            "data keeps other groups than the same search on permuted labels; the regime study measures when.")
+
+
 _WHY = {"zero_gap_pruning": _why_zero_gap, "accuracy_vs_pruned": _why_graceful, "mu_controls_sparsity": _why_mu,
         "group_sparsity_beats_random": _why_random, "competitive_with_darts": _why_competitive,
         "gsnas_cells_without_param_free_ops": _why_param_free, "no_search_gap": _why_search_gap,
-        "darts_degenerates_gsnas_not": _why_degenerates, "noise_never_survives_s4": _why_noise}
+        "darts_degenerates_gsnas_not": _why_degenerates, "noise_never_survives_s4": _why_noise,
+        "selection_reads_data": _why_reads_data}
 
 
 def claims(res: Results) -> Table:
@@ -484,9 +511,10 @@ def claims(res: Results) -> Table:
     chapter = {"zero_gap_pruning": "operation_pruning", "accuracy_vs_pruned": "operation_pruning",
                "mu_controls_sparsity": "operation_pruning", "group_sparsity_beats_random": "operation_pruning",
                "competitive_with_darts": "nas", "gsnas_cells_without_param_free_ops": "nas", "no_search_gap": "nas",
-               "darts_degenerates_gsnas_not": "robustness", "noise_never_survives_s4": "robustness"}
+               "darts_degenerates_gsnas_not": "robustness", "noise_never_survives_s4": "robustness",
+               "selection_reads_data": "regime"}
     titles = {"operation_pruning": "Operation pruning", "nas": "NAS on the DARTS space",
-              "robustness": "Robustness on S1, S2, S4"}
+              "robustness": "Robustness on S1, S2, S4", "regime": "Does the search read the data?"}
     df["shown in"] = df["claim_id"].map(lambda c: f'<a href="{chapter[c]}.html">{titles[chapter[c]]}</a>'
                                         if c in chapter else "")
     df = df.rename(columns={"paper_evidence": "paper's evidence", "our_evidence": "our evidence"})

@@ -192,6 +192,7 @@ def search(cfg: SearchConfig) -> dict:
                               space=full.space)
     return run.finish({**result, "supernet_params": supernet_params, "ops_removed": len(dead.removed),
                        "train_acc_first": run.metrics[0]["train_acc"], "train_acc_last": run.metrics[-1]["train_acc"],
+                       "train_acc_best": max(m["train_acc"] for m in run.metrics),
                        "revived": len(dead.revived), "revived_after_steps": max(dead.revived.values(), default=0)})
 
 

@@ -47,7 +47,8 @@ def jobs(prof: dict) -> list[Job]:
            for method, notebook, space, seed in searches]
     # the searches' controls on the darts space (DARTS: permuted labels only; random search has none)
     out += [Job(notebook, ex.search_run(method, "darts", seed, control), {"space": "darts", "seed": seed,
-                                                                         "control": control})
+                                                                         "control": control},
+                needs=(ex.search_run(method, "darts", seed),))  # its row compares the two
             for method, notebook, valid in (("gsnas", "search", CONTROLS), ("darts", "darts_baseline", CONTROLS[:2]))
             for control in prof["controls"] if control in valid for seed in prof["seeds"]]
     out += [Job("evaluate", ex.evaluate_run(method, space, seed, e),

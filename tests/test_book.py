@@ -13,7 +13,7 @@ from gsnas import book
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium")
 SCREENSHOTS = ROOT / "_build" / "screenshots"
-RESULT_CHAPTERS = {"claims", "operation_pruning", "nas", "robustness", "reproduce"}
+RESULT_CHAPTERS = {"claims", "operation_pruning", "nas", "robustness", "regime", "reproduce"}
 MATH_CHAPTERS = {"method"}
 
 

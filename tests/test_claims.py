@@ -86,3 +86,33 @@ def test_darts_without_parameter_free_ops_in_a_space_is_no_degeneration():
     row = claims.darts_degenerates({"table3_subspaces": pd.DataFrame(rows)})
     assert row["verdict"] == "not reproduced" and "s4: DARTS 0.00 ± 0.00 (n=3), GS-NAS 0.00 ± 0.00 (n=3) (not reproduced)" \
         in row["our_evidence"]
+
+
+@pytest.mark.parametrize("bound,verdict", [(0.58, "holds by construction"), (math.inf, "reproduced"),
+                                           (math.nan, "reproduced")])
+def test_a_claim_no_result_could_refute_is_said_to_hold_by_construction(bound, verdict):
+    tables = _table2([90.0, 90.1], [90.0, 90.1])
+    tables["searches"] = pd.DataFrame([{"method": "gsnas", "space": "darts", "seed": s, "gate_bound": bound}
+                                       for s in range(2)])
+    row = claims.no_param_free_ops(tables)
+    assert row["verdict"] == verdict and (("gate bound 0.58" in row["our_evidence"]) == (bound == 0.58))
+
+
+def _controls(jaccards, drops):
+    real = pd.DataFrame([{"method": "gsnas", "space": "darts", "seed": s, "control": "none",
+                          "train_acc_best": 60.0, "train_acc_last": 60.0 - d} for s, d in enumerate(drops)])
+    ctrl = pd.DataFrame([{"method": "gsnas", "space": "darts", "seed": s, "control": "shuffled_labels",
+                          "jaccard_half_dead": j, "k_compared": 50, "half_dead_epoch": 4}
+                         for s, j in enumerate(jaccards)])
+    return {"searches": real, "search_controls": ctrl}
+
+
+@pytest.mark.parametrize("jaccards,drops,verdict", [
+    ([0.3, 0.5, 0.6], [0, 1, 2], "reproduced"),
+    ([0.3, 0.5, 0.61], [0, 1, 2], "not reproduced"),     # one seed kept its control's groups
+    ([0.3, 0.5, 0.6], [0, 1, 2.5], "not reproduced"),    # a supernet that stopped learning
+    ([0.3, 0.5], [0, 1], "inconclusive"),                # two seeds
+    ([0.3, 0.5, math.nan], [0, 1, 0], "inconclusive"),   # a control with nothing left to rank
+])
+def test_selection_reads_data(jaccards, drops, verdict):
+    assert claims.selection_reads_data(_controls(jaccards, drops))["verdict"] == verdict

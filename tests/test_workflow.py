@@ -45,6 +45,7 @@ def test_smoke_plan_runs_searches_before_their_evaluations():
     assert plan.needs("retrain/unpruned-seed0") == []
     assert plan.jobs["search/gsnas-darts-seed0-penalty_only"].params == {"space": "darts", "seed": 0,
                                                                          "control": "penalty_only"}
+    assert plan.needs("search/gsnas-darts-seed0-penalty_only") == ["results/smoke/runs/search/gsnas-darts-seed0/rows.json"]
     assert not any(plan.needs(j) == ["results/smoke/runs/search/gsnas-darts-seed0-penalty_only/rows.json"]
                    for j in plan.jobs)  # nothing evaluates a control
 

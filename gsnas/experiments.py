@@ -21,9 +21,10 @@ from .config import REPO, SECTIONS, config, load_profile
 from .darts import darts_search
 from .evaluate import prune, random_removal, train, weights
 from .genotype import Genotype, get_genotype, random_genotype
+from .groups import gate_bound
 from .network import EvalNetwork
 from .results import provenance, read_rows, write_rows
-from .search import gate_bound, search, tune_mu
+from .search import search, tune_mu
 from .spaces import get_space
 
 

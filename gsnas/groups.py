@@ -5,6 +5,7 @@ parsing parameter names. A group's ``Gate`` parameters carry their bounds.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -110,3 +111,20 @@ def inherit_weights(new: nn.Module, old: nn.Module) -> nn.Module:
 
 def count_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def gate_bound(cfg) -> float:
+    """Can a parameter-free operation survive this search? Its largest prox argument over its threshold.
+
+    A gate-only group (pool, stride-1 skip, noise) holds one gate in [0, 1] per cell of a type, n of them:
+    its norm is at most sqrt(n), and with gradients clipped to norm c its momentum is at most c, so (tau = 1)
+    the prox argument ||w - v|| <= sqrt(n) + c while the threshold is mu_k (mu / sqrt(n) with "div"). At a
+    bound <= 1 the prox point is 0 from the first step whatever the data: such a group cannot survive, and a
+    claim that none does holds by construction. Unclipped gradients or an adaptive tau leave it unbounded (inf).
+    The largest n (the normal cells) is the most favourable case. ``cfg``: a ``SearchConfig``.
+    """
+    if cfg.grad_clip == 0 or cfg.tau != "constant":
+        return math.inf
+    n = max(cfg.layers - 2, 2)  # two reduction cells, the rest normal
+    mu_k = cfg.mu / math.sqrt(n) if cfg.normalize == "div" else cfg.mu
+    return (math.sqrt(n) + cfg.grad_clip) / mu_k if mu_k > 0 else math.inf

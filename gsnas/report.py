@@ -45,7 +45,7 @@ class Results:
         import json
 
         from .config import SearchConfig
-        from .search import gate_bound
+        from .groups import gate_bound
 
         path = self.folder / run_dir / "result.json"
         if not path.exists():
@@ -67,15 +67,55 @@ class Results:
         df = self[name]
         return f"{df['dataset'].iloc[0]}, profile {df['profile'].iloc[0]}"
 
+    RUNS = {"search": "search/gsnas-*", "darts": "search/darts-*", "evaluate": "evaluate/*",
+            "operation_pruning": "operation_pruning/*", "retrain": "retrain/*"}
+
+    def run_config(self, section: str):
+        """The settings one run of ``section`` in these results was made with (its result.json, as read: not
+        validated again, its paths are the run's), or None."""
+        import json
+        from types import SimpleNamespace
+
+        for path in sorted((self.folder / "runs").glob(f"{self.RUNS[section]}/result.json")):
+            cfg = json.loads(path.read_text()).get("config")
+            if cfg:
+                return SimpleNamespace(**cfg)
+        return None
+
+    def stale(self) -> dict[str, list[str]]:
+        """Per routine, the settings on which these results' runs differ from their profile as it reads now
+        (a profile changed after the results were made: ``make reproduce`` reruns those jobs)."""
+        from dataclasses import asdict
+
+        from .config import config, load_profile
+
+        prof = load_profile(self["searches"]["profile"].iloc[0])
+        per_run = {"out", "seed", "space", "resume", "progress", "control", "genotype", "data_root"}
+        per_job = {"operation_pruning": {"mu"}, "retrain": {"mu", "model", "channels", "layers"}}  # set by the job
+        out = {}
+        for section in self.RUNS:
+            ran = self.run_config(section)
+            if ran is None:
+                continue
+            now = asdict(config(prof, section))
+            skip = per_run | per_job.get(section, set())
+            changed = [k for k, v in vars(ran).items() if k in now and k not in skip and now[k] != v]
+            if changed:
+                out[section] = changed
+        return out
+
     def scale(self, section: str, table: str = "searches") -> str:
-        """The protocol of one routine of the profile these results were made with, in words (for captions)."""
+        """The protocol of one routine as these results ran it (a run's own config; else their profile's), in
+        words (for captions)."""
         from .config import config, load_profile
 
         prof = load_profile(self[table]["profile"].iloc[0])
-        cfg = config(prof, section)
-        if section == "retrain":  # the network is operation pruning's; retrain sets only how it trains
-            net = config(prof, "operation_pruning")
-            cfg.channels, cfg.layers = net.channels, net.layers
+        cfg = self.run_config(section)
+        if cfg is None:
+            cfg = config(prof, section)
+            if section == "retrain":  # the network is operation pruning's; retrain sets only how it trains
+                net = config(prof, "operation_pruning")
+                cfg.channels, cfg.layers = net.channels, net.layers
         size = f"{cfg.train_size:,} training images" if cfg.train_size else "the full training set"
         words = [f"C={cfg.channels}, {cfg.layers} cells", size, f"{cfg.epochs} epochs", f"batch {cfg.batch_size}"]
         if hasattr(cfg, "image_size") and cfg.image_size:

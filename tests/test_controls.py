@@ -8,7 +8,8 @@ import torch
 from gsnas import ProxSGD, data
 from gsnas.config import SearchConfig
 from gsnas.regime import compare, overlap
-from gsnas.search import gate_bound, search
+from gsnas.groups import gate_bound
+from gsnas.search import search
 
 
 def test_shuffled_labels_keep_images_and_class_counts_and_lose_the_labels():
@@ -108,3 +109,11 @@ def test_controls_run_in_the_workflow_with_rows_of_their_own(smoke):
     assert rows.query("control != 'none'")["run_dir"].str.endswith(("-shuffled_labels", "-penalty_only")).all()
     res = Results(smoke.results)
     assert set(res["searches"]["control"]) == {"none"} and len(res["search_controls"]) == 3
+
+
+def test_the_study_table_applies_the_criterion():
+    from gsnas.regime import summary
+
+    table = pd.DataFrame({"setting": ["a", "b", "c"], "seed": 0, "jaccard_shuffled_labels": [0.6, 0.61, 0.3],
+                          "train_acc_best": 60.0, "train_acc_last": [58.0, 60.0, 57.9]})
+    assert summary(table)["reads the data"].tolist() == [True, False, False]

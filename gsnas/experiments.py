@@ -85,7 +85,7 @@ SELECTIONS = ("group_sparsity", "random")  # which ops a pruned network lost: by
 
 
 def _prov(prof, res) -> dict:
-    return provenance(prof["name"], res["config"]["dataset"], res["device"], res["wall_seconds"])
+    return provenance(prof["name"], res["config"]["dataset"], res["device"], res["wall_seconds"], res.get("origin"))
 
 
 def launch(section: str, cfg, processes: int = 1) -> dict:

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from . import checkpoint, data, distributed
 from .config import RunConfig
-from .results import atomic_write_text
+from .results import atomic_write_text, git_state
 
 
 # Settings a run may be resumed with changed: they leave the numbers alone, or (epochs) extend the run.
@@ -89,6 +89,7 @@ class Run:
         self.metrics: list[dict] = []
         self.norms: list[pd.DataFrame] = []
         self.elapsed = 0.0  # wall seconds of earlier (resumed) sessions
+        self.origin = git_state()  # the code this run started with (a resumed run keeps its first session's)
 
     def place(self, net):
         """The network on this run's device, in its memory layout."""
@@ -164,6 +165,7 @@ class Run:
             obj.load_state_dict(state[name])
         checkpoint.set_rng_state(state["rng"])
         self.metrics, self.elapsed, self.partial = state["metrics"], state["elapsed"], state["partial"]
+        self.origin = state.get("origin", self.origin)
         if self.partial and not distributed.is_main():  # epoch sums so far are global: counted once, on rank 0
             self.partial = [self.partial[0], 0.0, 0, 0]
         if (folder / "group_norms.csv").exists():
@@ -182,7 +184,7 @@ class Run:
         state = {name: obj.state_dict() for name, obj in self.objects.items()}
         checkpoint.save(self.out / "checkpoint.pt", {**state, "epoch": epochs_done, "partial": partial,
                                                      "rng": checkpoint.rng_state(), "metrics": self.metrics,
-                                                     "elapsed": self.wall(),
+                                                     "elapsed": self.wall(), "origin": self.origin,
                                                      "settings": json.dumps(self.settings())})
 
     def note(self, text: str) -> None:
@@ -210,7 +212,7 @@ class Run:
             result["processes"] = distributed.world_size()
             modules = [o for o in self.objects.values() if isinstance(o, torch.nn.Module)]
             result["rank_weight_spread"] = distributed.weight_spread(*modules)
-        result = {**result, "wall_seconds": round(self.wall(), 2), "device": str(self.device),
+        result = {**result, "wall_seconds": round(self.wall(), 2), "device": str(self.device), "origin": self.origin,
                   "config": {k: v for k, v in asdict(self.cfg).items() if k not in ("progress",)}}
         if self.out:
             atomic_write_text(self.out / "result.json", json.dumps(result, indent=1, default=str) + "\n")

@@ -22,7 +22,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-PROVENANCE = ["git_commit", "profile", "dataset", "device", "torch_version", "timestamp", "wall_seconds"]
+PROVENANCE = ["git_commit", "git_dirty", "profile", "dataset", "device", "torch_version", "timestamp", "wall_seconds"]
+CODE = ["gsnas", "notebooks", "Snakefile", "workflow", "pyproject.toml"]  # what makes a row; results/ is not code
 
 
 def git_commit() -> str:
@@ -34,10 +35,23 @@ def git_commit() -> str:
         return "unknown"
 
 
-def provenance(profile: str, dataset: str, device: str, wall_seconds: float) -> dict:
-    return {"git_commit": git_commit(), "profile": profile, "dataset": dataset, "device": str(device),
-            "torch_version": torch.__version__, "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "wall_seconds": round(float(wall_seconds), 2)}
+def git_state() -> dict:
+    """The commit the code is at, whether the code (``CODE``) differs from it, and when: a run's origin."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *CODE],
+                             capture_output=True, text=True, cwd=Path(__file__).parents[1], timeout=10)
+        dirty = bool(out.stdout.strip()) if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        dirty = None
+    return {"git_commit": git_commit(), "git_dirty": dirty, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def provenance(profile: str, dataset: str, device: str, wall_seconds: float, origin: dict | None = None) -> dict:
+    """A row's provenance; ``origin``: the code state when the run started (``git_state``; by default, now)."""
+    origin = origin or git_state()
+    return {"git_commit": origin["git_commit"], "git_dirty": origin["git_dirty"], "profile": profile,
+            "dataset": dataset, "device": str(device), "torch_version": torch.__version__,
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "wall_seconds": round(float(wall_seconds), 2)}
 
 
 def atomic_write_text(path: Path, text: str | bytes) -> None:

@@ -117,3 +117,4 @@ def test_the_study_table_applies_the_criterion():
     table = pd.DataFrame({"setting": ["a", "b", "c"], "seed": 0, "jaccard_shuffled_labels": [0.6, 0.61, 0.3],
                           "train_acc_best": 60.0, "train_acc_last": [58.0, 60.0, 57.9]})
     assert summary(table)["reads the data"].tolist() == [True, False, False]
+

@@ -46,14 +46,6 @@ ROUTINES = {
 }
 assert set(ROUTINES) == set(SECTIONS)
 
-# Result tables: file name -> key columns (SPEC §6 layout; see the experiments issue).
-TABLES = {
-    "searches": ["method", "space", "seed", "control"],
-    "table1_operation_pruning": ["mu", "threshold", "seed"],
-    "figure1_pruning_tradeoff": ["selection", "mu", "seed"],
-    "table2_darts_space": ["method", "seed_search", "seed_eval"],
-    "table3_subspaces": ["space", "method", "seed_search", "seed_eval"],
-}
 
 
 def results_dir(prof: dict, base=None) -> Path:

@@ -22,6 +22,15 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+# Result tables: file name -> key columns (SPEC §6 layout). The registry the experiments write rows for, the
+# workflow aggregates, and ``Results`` reads.
+TABLES = {
+    "searches": ["method", "space", "seed", "control"],
+    "table1_operation_pruning": ["mu", "threshold", "seed"],
+    "figure1_pruning_tradeoff": ["selection", "mu", "seed"],
+    "table2_darts_space": ["method", "seed_search", "seed_eval"],
+    "table3_subspaces": ["space", "method", "seed_search", "seed_eval"],
+}
 PROVENANCE = ["git_commit", "git_dirty", "profile", "dataset", "device", "torch_version", "timestamp", "wall_seconds"]
 CODE = ["gsnas", "notebooks", "Snakefile", "workflow", "pyproject.toml"]  # what makes a row; results/ is not code
 
@@ -144,22 +153,125 @@ def _interval(notebook: Path, benchmark: Path, seconds: float) -> tuple[float, f
         return end - seconds, end
 
 
+class Results:
+    """The result CSVs of one profile, as the book and the ledger read them; ``describe()`` says what was run,
+    for captions."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise ValueError(f"no results at {self.folder}: run `make reproduce` first")
+        tables = {name: pd.read_csv(self.folder / f"{name}.csv") for name in TABLES
+                  if (self.folder / f"{name}.csv").exists()}
+        searches = tables.get("searches")
+        if searches is not None and "gate_bound" not in searches:  # rows that predate the column: their run's config
+            searches["gate_bound"] = [self._gate_bound(r.run_dir) if r.method == "gsnas" else float("nan")
+                                      for r in searches.itertuples()]
+        if searches is not None and "control" in searches:  # controls are not searches: rows of their own
+            is_control = searches["control"].fillna("none") != "none"
+            tables["searches"], tables["search_controls"] = searches[~is_control], searches[is_control]
+        self.tables = {name: df for name, df in tables.items() if len(df)}  # no rows: its experiment did not run
+
+    def _gate_bound(self, run_dir: str) -> float:
+        from .config import SearchConfig
+        from .groups import gate_bound
+
+        path = self.folder / run_dir / "result.json"
+        if not path.exists():
+            return float("nan")
+        cfg = json.loads(path.read_text())["config"]
+        return gate_bound(SearchConfig(**{k: v for k, v in cfg.items() if k in SearchConfig.__dataclass_fields__}))
+
+    def __getitem__(self, name) -> pd.DataFrame:
+        if name not in self.tables:
+            raise ValueError(f"{self.folder} has no {name}.csv: run its notebook first")
+        return self.tables[name]
+
+    def describe(self, name: str) -> str:
+        df = self[name]
+        return f"{df['dataset'].iloc[0]}, profile `{df['profile'].iloc[0]}`, device {df['device'].iloc[0]}"
+
+    def short(self, name: str) -> str:
+        """For plot titles: dataset and profile."""
+        df = self[name]
+        return f"{df['dataset'].iloc[0]}, profile {df['profile'].iloc[0]}"
+
+    RUNS = {"search": "search/gsnas-*", "darts": "search/darts-*", "evaluate": "evaluate/*",
+            "operation_pruning": "operation_pruning/*", "retrain": "retrain/*"}
+
+    def run_config(self, section: str):
+        """The settings one run of ``section`` in these results was made with (its result.json, as read: not
+        validated again, its paths are the run's), or None."""
+        from types import SimpleNamespace
+
+        for path in sorted((self.folder / "runs").glob(f"{self.RUNS[section]}/result.json")):
+            cfg = json.loads(path.read_text()).get("config")
+            if cfg:
+                return SimpleNamespace(**cfg)
+        return None
+
+    def stale(self) -> dict[str, list[str]]:
+        """Per routine, the settings on which these results' runs differ from their profile as it reads now
+        (a profile changed after the results were made: ``make reproduce`` reruns those jobs)."""
+        from dataclasses import asdict
+
+        from .config import config, load_profile
+
+        prof = load_profile(self["searches"]["profile"].iloc[0])
+        per_run = {"out", "seed", "space", "resume", "progress", "control", "genotype", "data_root"}
+        per_job = {"operation_pruning": {"mu"}, "retrain": {"mu", "model", "channels", "layers"}}  # set by the job
+        out = {}
+        for section in self.RUNS:
+            ran = self.run_config(section)
+            if ran is None:
+                continue
+            now = asdict(config(prof, section))
+            skip = per_run | per_job.get(section, set())
+            changed = [k for k, v in vars(ran).items() if k in now and k not in skip and now[k] != v]
+            if changed:
+                out[section] = changed
+        return out
+
+    def scale(self, section: str, table: str = "searches") -> str:
+        """The protocol of one routine as these results ran it (a run's own config; else their profile's), in
+        words (for captions)."""
+        from .config import config, load_profile
+
+        prof = load_profile(self[table]["profile"].iloc[0])
+        cfg = self.run_config(section)
+        if cfg is None:
+            cfg = config(prof, section)
+            if section == "retrain":  # the network is operation pruning's; retrain sets only how it trains
+                net = config(prof, "operation_pruning")
+                cfg.channels, cfg.layers = net.channels, net.layers
+        size = f"{cfg.train_size:,} training images" if cfg.train_size else "the full training set"
+        words = [f"C={cfg.channels}, {cfg.layers} cells", size, f"{cfg.epochs} epochs", f"batch {cfg.batch_size}"]
+        if hasattr(cfg, "image_size") and cfg.image_size:
+            words.insert(1, f"{cfg.image_size}x{cfg.image_size} images")
+        return ", ".join(words)
+
+
+def write_claims(folder) -> pd.DataFrame:
+    """Compute ``claims.csv`` (``gsnas.claims.ledger``) from the result CSVs of ``folder`` (results/<profile>)."""
+    from .claims import ledger  # the claims read tables; they do not write them
+
+    df = ledger(Results(folder).tables)
+    df.to_csv(Path(folder) / "claims.csv", index=False)
+    return df
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gsnas.results", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["aggregate"])
     parser.add_argument("results", help="a results folder (results/<profile>)")
     args = parser.parse_args(argv)
-    from .experiments import TABLES  # the experiments' tables and their keys
-
     try:
         tables = aggregate(args.results, TABLES)
     except ValueError as e:
         print(f"gsnas.results: error: {e}", file=sys.stderr)
         return 2
-    from .claims import write as write_claims  # the verdicts, from the tables just written
-
-    tables["claims"] = write_claims(args.results)
+    tables["claims"] = write_claims(args.results)  # the verdicts, from the tables just written
     print(", ".join(f"{name}: {len(df)} rows" for name, df in tables.items()))
     return 0
 

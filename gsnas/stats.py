@@ -73,6 +73,14 @@ def difference(a, b) -> Difference:
     return Difference(a.mean() - b.mean(), se, df, (na, nb), pooled_sd([a, b]))
 
 
+def from_summary(mean_a: float, sd_a: float, n_a: int, mean_b: float, sd_b: float, n_b: int) -> Difference:
+    """``difference`` from published means, SDs and n (a paper's table)."""
+    va, vb = sd_a ** 2 / n_a, sd_b ** 2 / n_b
+    df = (va + vb) ** 2 / (va ** 2 / (n_a - 1) + vb ** 2 / (n_b - 1))
+    sd = math.sqrt(((n_a - 1) * sd_a ** 2 + (n_b - 1) * sd_b ** 2) / (n_a + n_b - 2))
+    return Difference(mean_a - mean_b, math.sqrt(va + vb), df, (n_a, n_b), sd)
+
+
 def against(a, value: float) -> Difference:
     """mean(a) - value, a one-sample t interval (df n - 1)."""
     a = _values(a)

@@ -20,7 +20,7 @@ import yaml
 
 from . import experiments as ex
 from .config import CONTROLS, REPO, SECTIONS, config, load_profile
-from .results import ROWS
+from .results import ROWS, TABLES
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ class Plan:
 
     @property
     def tables(self) -> list[str]:
-        return [f"{self.results}/{name}.csv" for name in [*ex.TABLES, "timings", "claims"]]
+        return [f"{self.results}/{name}.csv" for name in [*TABLES, "timings", "claims"]]
 
 
 def check(job_list: list[Job]) -> None:

@@ -49,3 +49,10 @@ def test_combined_strata_match_a_single_stratum():
     d = stats.difference([1.0, 1.2, 0.8], [0.0, 0.1, -0.1])
     c = stats.combined([d])
     assert (c.diff, c.se, c.df) == pytest.approx((d.diff, d.se, d.df))
+
+
+def test_a_papers_table_gives_the_same_interval_as_its_runs_would():
+    a, b = [97.0, 97.3, 97.2], [96.9, 97.1, 96.8]
+    runs = stats.difference(a, b)
+    table = stats.from_summary(np.mean(a), np.std(a, ddof=1), 3, np.mean(b), np.std(b, ddof=1), 3)
+    assert (table.lo, table.hi, table.df) == pytest.approx((runs.lo, runs.hi, runs.df))

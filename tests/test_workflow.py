@@ -19,7 +19,7 @@ from papermill.cli import _resolve_type, papermill as papermill_cli
 from conftest import ROOT, reproduce
 from gsnas import checkpoint, workflow
 from gsnas.config import PROFILES, load_profile
-from gsnas.experiments import TABLES
+from gsnas.results import TABLES
 from gsnas.reproduce import main
 from gsnas.results import aggregate
 

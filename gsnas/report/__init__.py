@@ -1,0 +1,15 @@
+"""Tables and figures of the book, computed from result CSVs (never from typed-in numbers), and the workflow's rule graph.
+
+Our numbers come from ``results/<profile>/*.csv`` (read by ``gsnas.results.Results``); the paper's from
+``gsnas.paper``, always in separate, labelled columns or panels. One module per part of the book:
+``table`` (how a table reads), ``pruning`` (Table 1, Figure 1), ``nas`` (Tables 2 and 3, searches, cells,
+the rule graph), ``discussion`` (the claims chapter).
+"""
+from ..claims import per_search  # noqa: F401 (the notebooks average evaluation seeds as the claims do)
+from ..results import TABLES, Results  # noqa: F401
+from .table import METHODS, Table, mean_std, n_range  # noqa: F401
+from .pruning import accuracy_vs_pruned, figure1, mu_vs_sparsity, paper_table1, pruning_speed, table1  # noqa: F401
+from .nas import (BENCH, REMOVAL_COLUMNS, REMOVAL_FORMATS, accuracy_vs_params, cell_grid, draw_cell,  # noqa: F401
+                  gap_figure, gaps, group_norm_trajectories, removal_bench, removal_summary, rule_graph,
+                  search_speed, searches, table2, table3, trajectories)
+from .discussion import claim_discussion, claims, forest, training_spread  # noqa: F401

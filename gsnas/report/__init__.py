@@ -8,7 +8,8 @@ the rule graph), ``discussion`` (the claims chapter).
 from ..claims import per_search  # noqa: F401 (the notebooks average evaluation seeds as the claims do)
 from ..results import TABLES, Results  # noqa: F401
 from .table import METHODS, Table, mean_std, n_range  # noqa: F401
-from .pruning import accuracy_vs_pruned, figure1, mu_vs_sparsity, paper_table1, pruning_speed, table1  # noqa: F401
+from .pruning import (SPEED_FORMATS, accuracy_vs_pruned, figure1, mu_vs_sparsity, paper_table1,  # noqa: F401
+                      pruning_speed, table1)
 from .nas import (BENCH, REMOVAL_COLUMNS, REMOVAL_FORMATS, accuracy_vs_params, cell_grid, draw_cell,  # noqa: F401
                   gap_figure, gaps, group_norm_trajectories, removal_bench, removal_summary, rule_graph,
                   search_speed, searches, table2, table3, trajectories)

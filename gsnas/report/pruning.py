@@ -93,9 +93,18 @@ def pruning_speed(res: Results) -> pd.DataFrame | None:
     if not path.exists():
         return None
     df = pd.read_csv(path)
-    speed = df.drop(columns=["machine", "date"], errors="ignore").round(3)
+    speed = df.drop(columns=["machine", "date"], errors="ignore").rename(columns=SPEED_COLUMNS)
+    speed["network"] = speed["network"].str.replace(r"mu=([^,]+), threshold=(.+)", r"mu \1 (groups below \2 removed)",
+                                                    regex=True)
     speed.attrs.update(measured_on=f"{df['machine'].iloc[0]}, {df['date'].iloc[0]}" if "machine" in df else "")
     return speed
+
+
+SPEED_COLUMNS = {"network": "network", "params": "parameters", "mflops": "MFLOPs",
+                 "latency_b1_ms": "latency, batch 1 (ms)", "latency_b64_ms": "latency, batch 64 (ms)",
+                 "speedup_b1": "speed-up, batch 1 (x)", "speedup_b64": "speed-up, batch 64 (x)"}
+SPEED_FORMATS = {"parameters": "{:,.0f}", "MFLOPs": "{:.2f}", "latency, batch 1 (ms)": "{:.1f}",
+                 "latency, batch 64 (ms)": "{:.1f}", "speed-up, batch 1 (x)": "{:.2f}", "speed-up, batch 64 (x)": "{:.2f}"}
 
 
 def mu_vs_sparsity(res: Results):

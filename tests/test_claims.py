@@ -133,3 +133,9 @@ def _controls(jaccards, drops):
 ])
 def test_selection_reads_data(jaccards, drops, verdict):
     assert claims.selection_reads_data(_controls(jaccards, drops))["verdict"] == verdict
+
+
+def test_every_claim_says_what_would_have_refuted_it():
+    from gsnas.report.discussion import REFUTED_BY
+
+    assert set(claims.ledger({})["claim_id"]) == set(REFUTED_BY)

@@ -9,6 +9,36 @@ from ..claims import per_search
 from ..results import Results
 from .table import Table, n_range
 
+# What result would have refuted each claim (the negation of its criterion, in words).
+REFUTED_BY = {
+    "zero_gap_pruning": "a pruning run's test accuracy had changed when the groups below 1e-6 or 1e-3 were removed",
+    "accuracy_vs_pruned": "a network pruned up to 40 % had retrained, with its whole interval, more than the margin away "
+                          "from the unpruned one",
+    "mu_controls_sparsity": "a larger mu had pruned fewer weights than a smaller one",
+    "group_sparsity_beats_random": "random removal of as many weights had retrained better, with the whole interval",
+    "competitive_with_darts": "GS-NAS's cells had differed from DARTS' by more than the margin, with the whole interval",
+    "gsnas_cells_without_param_free_ops": "a GS-NAS cell on the darts space had kept a skip or a pool",
+    "no_search_gap": "a GS-NAS search had lost accuracy at the 1e-6 threshold, or DARTS' gap had an interval below 0",
+    "table3_gsnas_beats_darts": "in some space DARTS' cells had a lower error than GS-NAS's, with the whole interval",
+    "darts_degenerates": "in some space DARTS' cells had fewer parameter-free operations than random cells, with the "
+                         "whole interval",
+    "gsnas_subspace_cells_without_param_free_ops": "a GS-NAS cell on S1, S2 or S4 had kept a parameter-free operation",
+    "noise_never_survives_s4": "a GS-NAS cell on S4 had kept the noise operation",
+    "selection_reads_data": "a search had kept its permuted-labels control's groups (Jaccard > 0.6) when half were "
+                            "dead, on any seed, or its supernet had stopped learning",
+}
+
+
+def _refutable(r) -> str:
+    """Would the claim have failed, and could that result have happened under these results' settings?"""
+    if r.claim_id not in REFUTED_BY:
+        return ""
+    could = str(r.could_fail) if "could_fail" in r._fields and pd.notna(r.could_fail) else "yes"
+    here = ("That result was possible here." if could == "yes" else
+            f"Here no result could have refuted it ({could.removeprefix('no: ')}).")
+    return f" It would have failed if {REFUTED_BY[r.claim_id]}. {here}"
+
+
 def claim_discussion(res: Results) -> str:
     """One short paragraph per claim (markdown): its verdict, and what at this scale the test can and
     cannot tell, with the facts computed from the result CSVs (a fact whose data is missing is left out)."""
@@ -22,7 +52,7 @@ def claim_discussion(res: Results) -> str:
             text = "Its experiment has not run in these results."
         except (KeyError, AttributeError) as e:  # a column or a group it needs
             text = f"(Not discussed: these results lack {e}.)"
-        paragraphs.append(f"**{r.claim}.** *{r.verdict.capitalize()}.* {text}")
+        paragraphs.append(f"**{r.claim}.** *{r.verdict.capitalize()}.* {text}{_refutable(r)}")
     return "\n\n".join(paragraphs)
 
 

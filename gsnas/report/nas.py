@@ -13,6 +13,7 @@ import seaborn as sns
 
 from .. import paper
 from ..claims import per_search
+from ..config import REPO
 from ..genotype import Genotype
 from ..results import Results
 from .table import METHODS, Table, mean_std, n_range
@@ -185,7 +186,7 @@ def search_speed(res: Results, space="darts"):
     return fig
 
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "results.json"
+BENCH = REPO / "benchmarks" / "results.json"
 REMOVAL_COLUMNS = {"seed": "seed", "seconds_without": "s without removal", "seconds_with": "s with removal",
                    "ratio": "time ratio", "ops_found": "ops found", "ops_differing_removal": "ops changed by removal",
                    "ops_differing_rounding": "ops changed by rounding", "acc_without": "acc without (%)",
@@ -270,5 +271,5 @@ def draw_cell(genotype: Genotype | dict | str, cell_type: str = "normal", fmt: s
 def rule_graph(profile: str = "cpu") -> str:
     """The reproduction workflow's rule graph as SVG (``snakemake --rulegraph`` through graphviz's ``dot``)."""
     dot = subprocess.run([sys.executable, "-m", "snakemake", "--rulegraph", "--nolock", "--config", f"profile={profile}"],
-                         cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, check=True).stdout
+                         cwd=REPO, capture_output=True, text=True, check=True).stdout
     return subprocess.run(["dot", "-Tsvg"], input=dot, capture_output=True, text=True, check=True).stdout

@@ -206,3 +206,26 @@ def test_compiled_training_matches_eager(tmp_path):
     a, b = (pd.read_csv(tmp_path / d / "metrics.csv") for d in ("eager", "compiled"))
     assert a["train_loss"].iloc[0] == pytest.approx(b["train_loss"].iloc[0], rel=1e-4)
     assert eager["test_acc"] == pytest.approx(compiled["test_acc"], abs=1.6)  # one of 64 images may flip
+
+
+def test_accuracy_counts_correct_top1_predictions_by_hand():
+    """5 of 8 right, over two batches (the second one short); kwargs reach the model; eval mode, then restored."""
+    from gsnas.loop import accuracy
+
+    logits = torch.tensor([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0], [0.0, 0.0, 5.0], [1.0, 0.0, 0.0],
+                           [0.0, 2.0, 0.0], [0.0, 0.0, 1.0], [4.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    labels = torch.tensor([0, 1, 2, 1, 1, 0, 0, 2])  # argmax: 0 1 2 0 1 2 0 1 -> right at 0, 1, 2, 4, 6
+
+    class Lookup(torch.nn.Module):
+        def forward(self, i, favour=None):
+            assert not self.training
+            out = logits[i].clone()
+            if favour is not None:
+                out[:, favour] += 100.0
+            return out
+
+    model = Lookup().train()
+    loader = [(torch.arange(0, 5), labels[:5]), (torch.arange(5, 8), labels[5:])]
+    assert accuracy(model, loader, "cpu") == pytest.approx(62.5)
+    assert accuracy(model, loader, "cpu", favour=2) == pytest.approx(25.0)  # always class 2: the two labels 2
+    assert model.training

@@ -128,6 +128,14 @@ def test_supernet_genotype_reads_off_surviving_ops():
     assert not geno.is_standard
 
 
+def test_each_cell_type_is_read_off_its_own_groups():
+    net = Supernet("s2", in_channels=1, **SMALL)
+    _zero_some(net, {g.name for g in net.op_groups() if g.cell == "reduce" and g.op == "skip_connect"})
+    geno = net.genotype(threshold=1e-6)
+    assert {op for node in geno.reduce for op, _ in node} == {"sep_conv_3x3"}
+    assert {op for node in geno.normal for op, _ in node} == {"skip_connect", "sep_conv_3x3"}
+
+
 def test_genotype_top2_is_darts_rule():
     net = Supernet("darts", in_channels=1, **SMALL)
     geno = net.genotype_top2()

@@ -27,7 +27,8 @@ def test_removal_finds_what_the_search_finds(tmp_path):
     assert res["genotype"] == ref["genotype"] and res["genotype_top2"] == ref["genotype_top2"]
     assert res["groups"] == ref["groups"] == 56 and res["nonzero_groups"] == ref["nonzero_groups"]
     assert res["supernet_params"] == ref["supernet_params"]
-    assert res["acc_before"] == pytest.approx(ref["acc_before"], abs=1.6)  # a test image or so of rounding
+    # rounding only: removing ops reorders sums; measured 0 test images apart on 1 thread, 2 (of 64) on 2 threads
+    assert res["acc_before"] == pytest.approx(ref["acc_before"], abs=2 * 100 / TINY["test_size"] + 1e-9)
     norms = pd.read_csv(tmp_path / "dead" / "group_norms.csv")
     assert (norms.groupby("epoch").size() == 56).all()  # removed groups carried on, decayed
 

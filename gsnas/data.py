@@ -11,9 +11,9 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Subset
-from torchvision import datasets
-from torchvision.datasets.utils import extract_archive
-from torchvision.transforms import v2
+
+# torchvision is imported where data is loaded, not here: importing it takes ~2.5 s (its models pull in
+# torch._dynamo), which every notebook that only reads results or configs would pay.
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 STATS = {  # per-channel mean, std of the training images
@@ -59,6 +59,8 @@ class Cutout(torch.nn.Module):
 
 
 def transforms(dataset: str, image_size: int, train: bool, augment: bool = True, cutout: int = 0):
+    from torchvision.transforms import v2
+
     mean, std = STATS[dataset]
     steps = [v2.ToImage()]
     if image_size != NATIVE[dataset][1]:
@@ -72,6 +74,9 @@ def transforms(dataset: str, image_size: int, train: bool, augment: bool = True,
 
 
 def _fashion_mnist(root: Path, train: bool, transform):
+    from torchvision import datasets
+    from torchvision.datasets.utils import extract_archive
+
     raw = root / "FashionMNIST" / "raw"
     if not (raw / "t10k-labels-idx1-ubyte").exists() and (DEBIAN_FASHION_MNIST / "t10k-labels-idx1-ubyte.gz").exists():
         # Debian re-compressed the original IDX files (other MD5s): unpack them where torchvision looks.
@@ -86,6 +91,8 @@ def _fashion_mnist(root: Path, train: bool, transform):
 
 
 def _cifar(name: str, root: Path, train: bool, transform):
+    from torchvision import datasets
+
     cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
     try:
         return cls(root, train=train, transform=transform, download=not (root / cls.base_folder).exists())

@@ -268,6 +268,16 @@ def run_retrain(profile="cpu", mu=0.0, seed=0, selection="group_sparsity", prune
             raise ValueError(f"no operation pruning at mu {mu:g} (seed {prune_seed}) in {out}: run it first")
         pruned = next(r for r in rows if r["threshold"] == base.thresholds[0])  # what operation pruning keeps
         model = out / "runs" / pruning_run(mu, prune_seed) / f"pruned_{base.thresholds[0]:g}.json"
+        same = same_network(out, mu, prune_seed, base.thresholds[0],
+                            prof["random_pruning_mus"] if selection == "random" else prof["mus"])
+        if same is not None:  # one pruned network, one set of retrainings: that mu's
+            row = {"selection": selection, "mu": float(mu), "seed": seed, "params": pruned["params"],
+                   "weights_pruned_pct": pruned["weights_pruned_pct"], "ops_pruned": pruned["ops_pruned"],
+                   "acc_retrained": math.nan, "same_network_as": same,
+                   **provenance(prof["name"], base.dataset, "cpu", 0.0)}
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_rows(run_dir, {"figure1_pruning_tradeoff": [row]})
+            return {"row": row}
         if selection == "random":
             full = EvalNetwork.from_config({**json.loads(model.read_text()), "cell_nodes": None, "gates": False})
             removed = random_removal(full, pruned["params"], seed)
@@ -283,6 +293,17 @@ def run_retrain(profile="cpu", mu=0.0, seed=0, selection="group_sparsity", prune
            "acc_retrained": res["test_acc"], **_prov(prof, res)}
     write_rows(run_dir, {"figure1_pruning_tradeoff": [row]})
     return {**res, "row": row}
+
+
+def same_network(out: Path, mu: float, prune_seed: int, threshold: float, mus) -> float | None:
+    """The smallest of ``mus`` below ``mu`` whose operation pruning left the same network as ``mu``'s (its
+    retrainings stand for this one's; random removal, seeded and sized by that network, draws the same ops), else None."""
+    def network(m):
+        path = out / "runs" / pruning_run(m, prune_seed) / f"pruned_{threshold:g}.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    mine = network(mu)
+    return next((float(m) for m in sorted(mus) if m < mu and mine is not None and network(m) == mine), None)
 
 
 if __name__ == "__main__":  # one routine from a config file, as ``launch`` starts it under torchrun

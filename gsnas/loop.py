@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
 import sys
 import time
 from dataclasses import asdict
@@ -22,6 +24,11 @@ from . import checkpoint, data, distributed
 from .config import RunConfig
 from .results import atomic_write_text, git_state
 
+
+# Test-only fault injection: "EPOCH:STEP" makes the process SIGKILL itself right after the checkpoint written
+# inside epoch EPOCH (counted from 0) at STEP steps (checkpoint_every must reach it), so a fault test kills a run
+# at a chosen step instead of polling for a file.
+KILL_AFTER = "GSNAS_KILL_AFTER"
 
 # Settings a run may be resumed with changed: they leave the numbers alone, or (epochs) extend the run.
 RESUMABLE = ("resume", "progress", "out", "data_root", "checkpoint_every", "eval_each_epoch", "epochs")
@@ -186,6 +193,8 @@ class Run:
                                                      "rng": checkpoint.rng_state(), "metrics": self.metrics,
                                                      "elapsed": self.wall(), "origin": self.origin,
                                                      "settings": json.dumps(self.settings())})
+        if partial and os.environ.get(KILL_AFTER) == f"{epochs_done}:{partial[0]}":
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def note(self, text: str) -> None:
         """A line for the person running this (stderr: stdout is the CLI's JSON result)."""

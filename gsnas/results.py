@@ -170,6 +170,9 @@ class Results:
         if searches is not None and "control" in searches:  # controls are not searches: rows of their own
             is_control = searches["control"].fillna("none") != "none"
             tables["searches"], tables["search_controls"] = searches[~is_control], searches[is_control]
+        figure1 = tables.get("figure1_pruning_tradeoff")
+        if figure1 is not None and "same_network_as" in figure1:  # retrained once, at the smallest mu that pruned it
+            tables["figure1_pruning_tradeoff"] = figure1[figure1["same_network_as"].isna()]
         self.tables = {name: df for name, df in tables.items() if len(df)}  # no rows: its experiment did not run
 
     def _gate_bound(self, run_dir: str) -> float:

@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass
 
 import pandas as pd
-from scipy import stats
 
 LEVEL, ALPHA, POWER = 0.95, 0.05, 0.8
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
@@ -34,6 +33,8 @@ class Difference:
 
     @property
     def half_width(self) -> float:
+        from scipy import stats  # here, not at import: scipy.stats takes ~1.5 s, paid by every training notebook
+
         return stats.t.ppf(0.5 + LEVEL / 2, self.df) * self.se if self.df > 0 else math.nan
 
     @property
@@ -117,6 +118,8 @@ def detectable(sd: float, n_a: int, n_b: int | None = None) -> float:
     """Smallest true difference found with 80 % power by a two-sided t-test at alpha 0.05 (noncentral t).
 
     Two groups of n_a and n_b runs with spread ``sd``, or (``n_b`` None) one group against a fixed value."""
+    from scipy import stats
+
     if math.isnan(sd) or n_a < 2 or (n_b is not None and n_b < 2):
         return math.nan
     df = n_a - 1 if n_b is None else n_a + n_b - 2

@@ -63,7 +63,10 @@ def jobs(prof: dict) -> list[Job]:
                 for mu in prof["mus"]]
         out += [Job("retrain", ex.retrain_run(mu, seed, selection),
                     {"mu": mu, "seed": seed, "selection": selection},
-                    needs=(ex.pruning_run(mu, 0),) if mu else ())
+                    # every smaller mu's pruning too: a network pruned the same way is retrained once (ex.same_network)
+                    needs=tuple(ex.pruning_run(m, 0) for m in sorted(prof["mus"] if selection == "group_sparsity"
+                                                                    else prof["random_pruning_mus"]) if m < mu)
+                    + (ex.pruning_run(mu, 0),) if mu else ())
                 for mu, selection in ([(0.0, "group_sparsity")] + [(mu, "group_sparsity") for mu in prof["mus"]]
                                       + [(mu, "random") for mu in prof["random_pruning_mus"]])
                 for seed in prof["retrain_seeds"]]

@@ -1,4 +1,5 @@
 """Shared fixtures and helpers: the seed, the smoke reproduction (once per session), nbval-style checks."""
+import os
 import re
 import subprocess
 import sys
@@ -49,11 +50,12 @@ class SmokeRun(NamedTuple):
     log: str             # what `make reproduce` printed (Snakemake's log)
 
 
-def reproduce(profile, results, *snakemake_args, jobs=2) -> subprocess.CompletedProcess:
-    """What ``make reproduce PROFILE=... JOBS=... RESULTS=...`` runs, in a subprocess."""
+def reproduce(profile, results, *snakemake_args, jobs=2, env=None) -> subprocess.CompletedProcess:
+    """What ``make reproduce PROFILE=... JOBS=... RESULTS=...`` runs, in a subprocess (``env``: added variables)."""
     return subprocess.run([sys.executable, "-m", "gsnas.reproduce", "--profile", str(profile), "--jobs", str(jobs),
                            "--results", str(results), "--", *map(str, snakemake_args)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=900)
+                          capture_output=True, text=True, cwd=ROOT, timeout=900,
+                          env={**os.environ, **(env or {})})
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from gsnas import checkpoint
+from gsnas.loop import KILL_AFTER
 from gsnas import config as C
 from gsnas.search import search
 from gsnas.results import aggregate, atomic_write_text, write_rows
@@ -169,30 +170,19 @@ def _weights(path):
 
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(tmp_path):
+    """The child kills itself (SIGKILL, gsnas.loop.KILL_AFTER) right after its checkpoint at step 5 of epoch 1:
+    a chosen step, not a race against a poll."""
     import signal
     import subprocess
     import sys
-    import time
 
     reference = search(C.SearchConfig(**KILL_CFG, out=str(tmp_path / "ref")))
     run = tmp_path / "killed"
-    child = subprocess.Popen([sys.executable, "-c", CHILD.format(cfg=KILL_CFG), str(run)])
-    killed_at = None
-    deadline = time.time() + 120
-    while time.time() < deadline and child.poll() is None:
-        try:
-            state = checkpoint.load(run / "checkpoint.pt")
-        except ValueError:  # not written yet
-            time.sleep(0.02)
-            continue
-        if state["epoch"] == 0 and state["partial"] and state["partial"][0] >= 3:  # inside epoch 1
-            child.send_signal(signal.SIGKILL)
-            killed_at = state["partial"][0]
-            break
-        time.sleep(0.02)
-    child.wait()
-    assert killed_at is not None, "the child finished or never checkpointed mid-epoch"
+    child = subprocess.run([sys.executable, "-c", CHILD.format(cfg=KILL_CFG), str(run)], timeout=300,
+                           env={**os.environ, KILL_AFTER: "0:5"})
     assert child.returncode == -signal.SIGKILL
+    state = checkpoint.load(run / "checkpoint.pt")
+    assert state["epoch"] == 0 and state["partial"][0] == 5 and not (run / "metrics.csv").exists()
     resumed = search(C.SearchConfig(**KILL_CFG, out=str(run), resume=True))
     ref_w, res_w = _weights(tmp_path / "ref" / "checkpoint.pt"), _weights(run / "checkpoint.pt")
     assert all(torch.equal(ref_w[k], res_w[k]) for k in ref_w)

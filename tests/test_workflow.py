@@ -1,24 +1,21 @@
 """The reproduction as a Snakemake workflow: the plan, bad input, reruns, a killed run resumed, a failed notebook,
 the SLURM profile's dry run."""
-import contextlib
-import os
+import json
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import pandas as pd
-import psutil
 import pytest
 import yaml
 from papermill.cli import _resolve_type, papermill as papermill_cli
 
 from conftest import ROOT, reproduce
 from gsnas import checkpoint, workflow
-from gsnas.config import PROFILES, load_profile
+from gsnas.loop import KILL_AFTER
+from gsnas.config import PROFILES
 from gsnas.results import TABLES
 from gsnas.reproduce import main
 from gsnas.results import aggregate
@@ -33,15 +30,18 @@ def test_smoke_plan_runs_searches_before_their_evaluations():
         "search/darts-darts-seed0-shuffled_labels",
         "evaluate/gsnas-darts-seed0-eval0", "evaluate/darts-darts-seed0-eval0", "evaluate/random-darts-seed0-eval0",
         "evaluate/gsnas-s2-seed0-eval0", "evaluate/darts-s2-seed0-eval0", "evaluate/DARTS_V2-darts-seed0-eval0",
-        "operation_pruning/mu0.01-seed0", "operation_pruning/mu1-seed0",
-        "retrain/unpruned-seed0", "retrain/mu0.01-seed0", "retrain/mu1-seed0", "retrain/random-mu1-seed0"]
+        "operation_pruning/mu0.2-seed0", "operation_pruning/mu0.25-seed0",
+        "retrain/unpruned-seed0", "retrain/mu0.2-seed0", "retrain/mu0.25-seed0", "retrain/random-mu0.25-seed0"]
     assert plan.needs("evaluate/darts-darts-seed0-eval0") == ["results/smoke/runs/search/darts-darts-seed0/rows.json"]
     assert plan.needs("evaluate/DARTS_V2-darts-seed0-eval0") == []  # the published cell: no search
     assert plan.jobs["evaluate/gsnas-s2-seed0-eval0"].params == {"method": "gsnas", "space": "s2", "seed_search": 0,
                                                                  "seed_eval": 0}
-    assert plan.jobs["operation_pruning/mu1-seed0"].params == {"mus": [1.0], "seed": 0, "retrain": False}
-    assert plan.jobs["retrain/random-mu1-seed0"].params == {"mu": 1.0, "seed": 0, "selection": "random"}
-    assert plan.needs("retrain/random-mu1-seed0") == ["results/smoke/runs/operation_pruning/mu1-seed0/rows.json"]
+    assert plan.jobs["operation_pruning/mu0.25-seed0"].params == {"mus": [0.25], "seed": 0, "retrain": False}
+    assert plan.jobs["retrain/random-mu0.25-seed0"].params == {"mu": 0.25, "seed": 0, "selection": "random"}
+    pruning = "results/smoke/runs/operation_pruning/mu{:g}-seed0/rows.json".format
+    assert plan.needs("retrain/random-mu0.25-seed0") == [pruning(0.25)]
+    # a retraining reads every smaller mu's pruned network too: one that pruned the same network is retrained once
+    assert plan.needs("retrain/mu0.25-seed0") == [pruning(0.2), pruning(0.25)]
     assert plan.needs("retrain/unpruned-seed0") == []
     assert plan.jobs["search/gsnas-darts-seed0-penalty_only"].params == {"space": "darts", "seed": 0,
                                                                          "control": "penalty_only"}
@@ -125,9 +125,10 @@ def test_make_reproduce_runs_the_workflow_into_results():
 
 
 @pytest.mark.slow
-def test_second_run_does_nothing(smoke):
-    files = {p: p.stat().st_mtime_ns for p in smoke.results.rglob("*") if p.is_file() and p.name != ".reproduce.lock"}
-    proc = reproduce("smoke", smoke.results)
+def test_second_run_does_nothing(smoke, tmp_path):
+    out = shutil.copytree(smoke.results, tmp_path / "results", copy_function=shutil.copy2)  # the shared run stays as is
+    files = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name != ".reproduce.lock"}
+    proc = reproduce("smoke", out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Nothing to be done" in proc.stdout + proc.stderr
     assert {p: p.stat().st_mtime_ns for p in files} == files
@@ -157,40 +158,27 @@ def _same_rows(results, reference):
 
 @pytest.mark.slow
 def test_a_killed_run_resumes_from_its_checkpoint_and_ends_with_the_same_csvs(smoke, tmp_path):
-    """A search and its evaluation under the smoke profile with a checkpoint every step (which changes no number),
-    killed in a training step of the evaluation (SIGKILL to everything), run again: the search is not redone,
-    the evaluation continues from its checkpoint, and the rows are those of the uninterrupted smoke run."""
+    """A search, then its evaluation under the smoke profile with a checkpoint every step (which changes no number),
+    whose kernel kills itself (SIGKILL, gsnas.loop.KILL_AFTER) right after the checkpoint at step 3: run again, the
+    search is not redone, the evaluation continues from that checkpoint, and the rows are those of the
+    uninterrupted smoke run."""
     profile, out = _profile(tmp_path, evaluate={"checkpoint_every": 1}), tmp_path / "killed"
+    searched = reproduce(profile, out, out / "runs" / "search" / "gsnas-darts-seed0" / "rows.json", jobs=1)
+    assert searched.returncode == 0, searched.stdout[-3000:] + searched.stderr[-3000:]
     target = out / "runs" / "evaluate" / "gsnas-darts-seed0-eval0" / "rows.json"
-    first = subprocess.Popen([sys.executable, "-m", "gsnas.reproduce", "--profile", profile, "--results", str(out),
-                              "--", str(target)], cwd=ROOT, start_new_session=True, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    run = target.parent
-    state, deadline = None, time.time() + 300
-    while first.poll() is None and time.time() < deadline:
-        try:
-            state = checkpoint.load(run / "checkpoint.pt")
-        except ValueError:  # not written yet
-            state = None
-        if state and state["partial"]:  # inside the epoch: kill it all, mid-step
-            kernel = psutil.Process(first.pid).children(recursive=True)  # the kernel has a session of its own
-            os.killpg(first.pid, signal.SIGKILL)
-            for p in kernel:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    p.kill()
-            break
-        time.sleep(0.01)
-    first.wait()
-    assert state and state["partial"] and first.returncode == -signal.SIGKILL, first.stdout.read()[-3000:]
+    killed = reproduce(profile, out, target, jobs=1, env={KILL_AFTER: "0:3"})
+    assert killed.returncode != 0 and "DeadKernelError" in killed.stdout + killed.stderr, killed.stderr[-3000:]
+    state = checkpoint.load(target.parent / "checkpoint.pt")
+    assert state["epoch"] == 0 and state["partial"][0] == 3
     assert not target.exists()
     search = out / "notebooks" / "search" / "gsnas-darts-seed0.ipynb"
-    searched = search.stat().st_mtime_ns
+    searched_at = search.stat().st_mtime_ns
 
     again = reproduce(profile, out, target, jobs=1)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    assert search.stat().st_mtime_ns == searched  # only what was missing ran
+    assert search.stat().st_mtime_ns == searched_at  # only what was missing ran
     notebook = (out / "notebooks" / "evaluate" / "gsnas-darts-seed0-eval0.ipynb").read_text()
-    assert re.search(r"resuming \S*gsnas-darts-seed0-eval0/checkpoint.pt at epoch 1, step \d", notebook)
+    assert re.search(r"resuming \S*gsnas-darts-seed0-eval0/checkpoint.pt at epoch 1, step 3\b", notebook)
     aggregate(out, TABLES)
     assert len(pd.read_csv(out / "searches.csv")) == len(pd.read_csv(out / "table2_darts_space.csv")) == 1
     _same_rows(out, smoke.results)
@@ -277,3 +265,30 @@ def test_total_time_counts_only_when_a_notebook_ran(tmp_path):
     df = timings(tmp_path)
     assert df["notebook"].tolist() == ["search/a.ipynb", "search/b.ipynb", "search/c.ipynb", "TOTAL"]
     assert df["wall_seconds"].iloc[-1] == 30.0  # [0, 20] and [1000, 1010]
+
+
+def test_a_network_pruned_at_two_mus_is_retrained_once(tmp_path):
+    """The retraining at the larger mu reads the smaller mu's pruned network; equal: a row naming that mu, no training
+    (no run folder contents but its rows); a different network: no match."""
+    from gsnas import experiments as ex
+    from gsnas.results import read_rows, write_rows
+
+    net = {"genotype": "DARTS_V2", "channels": 4, "layers": 3, "removed": [[0, "normal", 2]]}
+    for mu, removed in ((0.2, net["removed"]), (0.25, net["removed"]), (0.3, [[0, "normal", 3]])):
+        run = tmp_path / "runs" / ex.pruning_run(mu, 0)
+        run.mkdir(parents=True)
+        (run / "pruned_1e-06.json").write_text(json.dumps({**net, "removed": removed}))
+        write_rows(run, {"table1_operation_pruning": [{"mu": mu, "seed": 0, "threshold": 1e-6, "params": 100, "ops_pruned": 1,
+                                                       "weights_pruned_pct": 5.0}]})
+    assert ex.same_network(tmp_path, 0.25, 0, 1e-6, [0.2, 0.25, 0.3]) == 0.2
+    assert ex.same_network(tmp_path, 0.3, 0, 1e-6, [0.2, 0.25, 0.3]) is None
+    assert ex.same_network(tmp_path, 0.2, 0, 1e-6, [0.2, 0.25, 0.3]) is None  # the smallest is retrained itself
+    row = ex.run_retrain("smoke", mu=0.25, seed=0, results=tmp_path)["row"]
+    assert row["same_network_as"] == 0.2 and row["mu"] == 0.25 and row["params"] == 100
+    assert read_rows(tmp_path / "runs" / ex.retrain_run(0.25, 0))["figure1_pruning_tradeoff"][0]["same_network_as"] == 0.2
+    assert sorted(p.name for p in (tmp_path / "runs" / ex.retrain_run(0.25, 0)).iterdir()) == ["rows.json"]
+    write_rows(tmp_path / "runs" / ex.retrain_run(0.2, 0), {"figure1_pruning_tradeoff": [
+        {"selection": "group_sparsity", "mu": 0.2, "seed": 0, "params": 100, "acc_retrained": 50.0}]})
+    aggregate(tmp_path, TABLES)
+    from gsnas.results import Results
+    assert Results(tmp_path)["figure1_pruning_tradeoff"]["mu"].tolist() == [0.2]  # the evidence lists it once

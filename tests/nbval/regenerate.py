@@ -1,17 +1,19 @@
-"""Re-execute the notebooks that nbval checks (smoke profile), in dependency order."""
+"""The reference notebooks: the smoke reproduction's own executed notebooks (as the test suite runs them, through
+the workflow, one thread per job), copied here. Run after changing a notebook or the smoke profile."""
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
-import papermill as pm
-
 HERE = Path(__file__).parent
-NOTEBOOKS = HERE.parents[1] / "notebooks"
-RUNS = [("1_search", "search", {"space": "darts", "seed": 0}),
-        ("2_darts_baseline", "darts_baseline", {"space": "darts", "seed": 0}),
-        ("3_evaluate", "evaluate", {"method": "gsnas", "space": "darts", "seed_search": 0, "seed_eval": 0}),
-        ("4_operation_pruning", "operation_pruning", {"mus": [0.2], "seed": 0, "retrain": False})]
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE.parent))
+from test_notebooks import REFERENCES  # noqa: E402  reference -> the smoke run's notebook it pins down
 
 if __name__ == "__main__":
-    for name, notebook, params in RUNS:
-        pm.execute_notebook(NOTEBOOKS / f"{notebook}.ipynb", HERE / f"{name}.ipynb", cwd=str(HERE),
-                            parameters={"profile": "smoke", "results": "_results", **params},
-                            kernel_name="python3", progress_bar=False)
+    results = HERE / "_results"
+    shutil.rmtree(results, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "gsnas.reproduce", "--profile", "smoke", "--jobs", "2",
+                    "--results", str(results)], cwd=ROOT, check=True)
+    for name, run in REFERENCES.items():
+        shutil.copyfile(results / "notebooks" / f"{run}.ipynb", HERE / f"{name}.ipynb")

@@ -91,9 +91,10 @@ def test_cli_search_resume_and_overrides(capsys, tmp_path):
 
 @pytest.mark.slow
 def test_cli_darts_and_prune(capsys, tmp_path):
-    assert main(["search", "--method", "darts", "--profile", "smoke", "--out", str(tmp_path / "d")]) == 0
+    small = ["--train-size", "128", "--epochs", "1"]
+    assert main(["search", "--method", "darts", "--profile", "smoke", *small, "--out", str(tmp_path / "d")]) == 0
     assert Genotype.load(tmp_path / "d" / "genotype.json").is_standard
-    assert main(["prune", "--profile", "smoke", "--mu", "0.5", "--out", str(tmp_path / "p")]) == 0
+    assert main(["prune", "--profile", "smoke", "--mu", "0.5", *small, "--out", str(tmp_path / "p")]) == 0
     assert (tmp_path / "p" / "pruned_1e-06.json").exists()
 
 

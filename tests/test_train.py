@@ -171,7 +171,7 @@ def test_cifar10_loads_python_batches(tmp_path, monkeypatch):
 def test_missing_cifar_is_one_clear_error(tmp_path, monkeypatch):
     def no_network(*args, **kwargs):
         raise OSError("no network")
-    monkeypatch.setattr(data.datasets.CIFAR10, "download", no_network)
+    monkeypatch.setattr("torchvision.datasets.CIFAR10.download", no_network)
     with pytest.raises(ValueError, match="cifar10 not found under .*cifar-10-batches-py"):
         data.load("cifar10", True, root=tmp_path)
 

@@ -163,24 +163,24 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_ends_with_the_same_csvs(sm
     search is not redone, the evaluation continues from that checkpoint, and the rows are those of the
     uninterrupted smoke run."""
     profile, out = _profile(tmp_path, evaluate={"checkpoint_every": 1}), tmp_path / "killed"
-    searched = reproduce(profile, out, out / "runs" / "search" / "gsnas-darts-seed0" / "rows.json", jobs=1)
+    searched = reproduce(profile, out, out / "runs" / "search" / "gsnas-s2-seed0" / "rows.json", jobs=1)
     assert searched.returncode == 0, searched.stdout[-3000:] + searched.stderr[-3000:]
-    target = out / "runs" / "evaluate" / "gsnas-darts-seed0-eval0" / "rows.json"
+    target = out / "runs" / "evaluate" / "gsnas-s2-seed0-eval0" / "rows.json"
     killed = reproduce(profile, out, target, jobs=1, env={KILL_AFTER: "0:3"})
     assert killed.returncode != 0 and "DeadKernelError" in killed.stdout + killed.stderr, killed.stderr[-3000:]
     state = checkpoint.load(target.parent / "checkpoint.pt")
     assert state["epoch"] == 0 and state["partial"][0] == 3
     assert not target.exists()
-    search = out / "notebooks" / "search" / "gsnas-darts-seed0.ipynb"
+    search = out / "notebooks" / "search" / "gsnas-s2-seed0.ipynb"
     searched_at = search.stat().st_mtime_ns
 
     again = reproduce(profile, out, target, jobs=1)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert search.stat().st_mtime_ns == searched_at  # only what was missing ran
-    notebook = (out / "notebooks" / "evaluate" / "gsnas-darts-seed0-eval0.ipynb").read_text()
-    assert re.search(r"resuming \S*gsnas-darts-seed0-eval0/checkpoint.pt at epoch 1, step 3\b", notebook)
+    notebook = (out / "notebooks" / "evaluate" / "gsnas-s2-seed0-eval0.ipynb").read_text()
+    assert re.search(r"resuming \S*gsnas-s2-seed0-eval0/checkpoint.pt at epoch 1, step 3\b", notebook)
     aggregate(out, TABLES)
-    assert len(pd.read_csv(out / "searches.csv")) == len(pd.read_csv(out / "table2_darts_space.csv")) == 1
+    assert len(pd.read_csv(out / "searches.csv")) == len(pd.read_csv(out / "table3_subspaces.csv")) == 1
     _same_rows(out, smoke.results)
 
 

@@ -118,8 +118,12 @@ def test_snakemake_itself_says_one_line_on_bad_input():
     assert proc.stderr == "error: unknown config key(s) ['profle']; valid: profile, results\n"
 
 
-def test_make_reproduce_runs_the_workflow_into_results():
-    out = subprocess.run(["make", "-n", "reproduce", "PROFILE=smoke", "JOBS=2", "RESULTS=/tmp/x", "STAMP=Makefile",
+def test_make_reproduce_runs_the_workflow_into_results(tmp_path):
+    # STAMP: a file newer than pyproject.toml, so nothing is installed. (STAMP=Makefile made make remake the
+    # Makefile, which it does even under -n: a real `pip install -e .` that re-pointed .venv at this checkout.)
+    stamp = tmp_path / "installed"
+    stamp.touch()
+    out = subprocess.run(["make", "-n", "reproduce", "PROFILE=smoke", "JOBS=2", "RESULTS=/tmp/x", f"STAMP={stamp}",
                           "APT="], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert "-m gsnas.reproduce --profile smoke --jobs 2 --results /tmp/x" in out
 

@@ -303,7 +303,9 @@ def same_network(out: Path, mu: float, prune_seed: int, threshold: float, mus) -
         return json.loads(path.read_text()) if path.exists() else None
 
     mine = network(mu)
-    return next((float(m) for m in sorted(mus) if m < mu and mine is not None and network(m) == mine), None)
+    if mine is None:
+        return None
+    return next((float(m) for m in sorted(mus) if m < mu and network(m) == mine), None)
 
 
 if __name__ == "__main__":  # one routine from a config file, as ``launch`` starts it under torchrun

@@ -30,11 +30,14 @@ system:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else echo "please install:$$missing (Debian/Ubuntu: sudo apt-get install$$missing)"; fi; fi
 
+# two pytest-xdist workers (one torch thread each); the book's tests stay on one worker (they share its build)
+XDIST := -n 2 --dist loadgroup
+
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(XDIST)
 
 test-fast: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q $(XDIST) -m "not slow"
 
 book: install
 	$(PY) -m gsnas.book --profile $(PROFILE)

@@ -11,7 +11,7 @@ on the paper's supernet, on the device.
 
     python benchmarks/gpu.py [--device cuda] [--steps 30] [--out benchmarks/gpu.json]
                              [--pruning results/cpu]   # + latency of the pruned networks there
-    python benchmarks/gpu.py --device cpu --steps 1 --batch-scale 0.05   # a dry run
+    python benchmarks/gpu.py --device cpu --steps 1 --batch-scale 0.05 --tiny   # a dry run (seconds)
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import datetime
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -45,6 +46,12 @@ COMPILED = ("bf16 + channels_last, torch.compile", dict(amp=True, channels_last=
 def _sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+PAPER = {"search": (16, 8), "evaluation": (36, 14)}  # (C, cells) of SPEC §5
+# --tiny: every code path in seconds, numbers meaningless. Not C=4: bf16 + channels_last at C=4, batch 3 corrupts
+# the heap in torch 2.14's CPU kernels ("free(): invalid next size", AMD EPYC, 2026-12-02); C=8 runs.
+TINY = {"search": (8, 3), "evaluation": (8, 3)}
 
 
 def throughput(make, batch, steps, device, amp, channels_last, read_loss=False, graph=False, compile=False):
@@ -93,12 +100,12 @@ def throughput(make, batch, steps, device, amp, channels_last, read_loss=False, 
     return batch * steps / (time.perf_counter() - t0)
 
 
-def optimizer_steps(device, reps=50):
+def optimizer_steps(device, reps=50, size=PAPER["search"]):
     """Milliseconds of ProxSGD.step (flat and per-tensor) and foreach SGD on the paper's supernet."""
     torch.manual_seed(0)
     out = {}
     for name in ("ProxSGD (flat)", "ProxSGD (per tensor)", "SGD (foreach)"):
-        net = Supernet("darts", 16, 8, 10, 3).to(device).channels_last()
+        net = Supernet("darts", *size, 10, 3).to(device).channels_last()
         for p in net.parameters():
             p.grad = torch.randn_like(p) * 1e-2
         opt = (torch.optim.SGD(net.parameters(), 1e-3, momentum=0.9, foreach=True) if name.startswith("SGD")
@@ -114,13 +121,13 @@ def optimizer_steps(device, reps=50):
     return out
 
 
-def search_model():
-    net = Supernet("darts", 16, 8, 10, 3)
+def search_model(size=PAPER["search"]):
+    net = Supernet("darts", *size, 10, 3)
     return net, ProxSGD(net.param_groups(60.0, "div"), lr=1e-3, rho=0.8), F.cross_entropy
 
 
-def eval_model():
-    net = EvalNetwork(get_genotype("DARTS_V2"), 36, 14, 10, 3, auxiliary=True, drop_path_prob=0.3)
+def eval_model(size=PAPER["evaluation"]):
+    net = EvalNetwork(get_genotype("DARTS_V2"), *size, 10, 3, auxiliary=True, drop_path_prob=0.3)
     net.drop_prob = 0.3
 
     def loss(out, y):
@@ -138,13 +145,15 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="write the report as JSON here")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (compiling takes minutes)")
     parser.add_argument("--pruning", default=None, help="a reproduction's results: time its pruned networks too")
+    parser.add_argument("--tiny", action="store_true", help="C=4, 3 cells: a dry run of every path, not a measurement")
     args = parser.parse_args(argv)
+    sizes = TINY if args.tiny else PAPER
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     report = {"device": name, "torch": torch.__version__, "date": datetime.date.today().isoformat(),
-              "steps": args.steps, "batch_scale": args.batch_scale, "rows": []}
-    for what, make, batch, images in (("search step", search_model, 64, SEARCH_IMAGES),
-                                      ("evaluation step", eval_model, 96, EVAL_IMAGES)):
+              "steps": args.steps, "batch_scale": args.batch_scale, "tiny": args.tiny, "rows": []}
+    for what, make, batch, images in (("search step", partial(search_model, sizes["search"]), 64, SEARCH_IMAGES),
+                                      ("evaluation step", partial(eval_model, sizes["evaluation"]), 96, EVAL_IMAGES)):
         for label, mode in MODES + ((COMPILED,) if args.compile else ()):
             if mode.get("graph") and device.type != "cuda":
                 continue
@@ -156,7 +165,7 @@ def main(argv=None) -> int:
                 row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
             report["rows"].append(row)
             print(json.dumps(row), flush=True)
-    report["optimizer_step_ms"] = optimizer_steps(device, reps=max(3, args.steps))
+    report["optimizer_step_ms"] = optimizer_steps(device, reps=max(3, args.steps), size=sizes["search"])
     print(json.dumps({"optimizer_step_ms": report["optimizer_step_ms"]}), flush=True)
     if args.pruning:
         speed = pruning_speed(Path(args.pruning), max(3, args.steps), device)

@@ -11,11 +11,17 @@ import nbformat
 import pandas as pd
 import pytest
 import torch
+from filelock import FileLock
 from nbval.plugin import (
     coalesce_streams, find_comment_markers, find_metadata_tags, get_sanitize_patterns, transform_streams_for_comparison)
 
 NBVAL = Path(__file__).parent / "nbval"
 ROOT = Path(__file__).resolve().parents[1]
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers on two cores: one thread each, and so
+    torch.set_num_threads(1)               # do the processes they start (a child must compute as its parent)
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 
 @pytest.fixture(autouse=True)
@@ -59,16 +65,21 @@ def reproduce(profile, results, *snakemake_args, jobs=2, env=None) -> subprocess
 
 
 @pytest.fixture(scope="session")
-def smoke(tmp_path_factory) -> SmokeRun:
+def smoke(tmp_path_factory, worker_id) -> SmokeRun:
     """Every notebook under the smoke profile, run once per session through the workflow, shared by all tests
-    that read it.
+    that read it (under pytest-xdist, by all workers: the first one to need it runs it, the others wait).
 
     The one place that knows how the smoke run is produced. Tests must not write into it.
     """
-    out = tmp_path_factory.mktemp("results") / "smoke"
-    proc = reproduce("smoke", out)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return SmokeRun(out, pd.read_csv(out / "timings.csv").to_dict("records"), proc.stdout + proc.stderr)
+    shared = tmp_path_factory.getbasetemp()
+    shared = shared.parent if worker_id != "master" else shared
+    out, log, failed = shared / "smoke", shared / "smoke.log", shared / "smoke.failed"
+    with FileLock(shared / "smoke.lock"):
+        if not log.exists() and not failed.exists():
+            proc = reproduce("smoke", out)
+            (failed if proc.returncode else log).write_text(proc.stdout + proc.stderr)
+    assert not failed.exists(), failed.read_text()[-6000:]
+    return SmokeRun(out, pd.read_csv(out / "timings.csv").to_dict("records"), log.read_text())
 
 
 # nbval's comparison (pytest --nbval-lax) without executing the notebook again: nbval's own

@@ -1,9 +1,9 @@
 """Named mutants: does the fast suite catch deliberate bugs? (Not part of the test run.)
 
-    .venv/bin/python tests/mutants.py [NAME ...]      # ~1 min per mutant on 2 cores
+    .venv/bin/python tests/mutants.py [NAME ...]      # ~40 s per mutant on 2 cores
 
 Each mutant is one small edit of the package, applied to a worktree of HEAD (commit first); the fast suite
-(``pytest -m "not slow" -x``) runs against the copy. A mutant is killed when a test fails; the table
+(``make test-fast``'s ``pytest -n 2 -m "not slow"``, with ``-x``) runs against the copy. A mutant is killed when a test fails; the table
 says which one. A survivor is a bug the fast suite would let through.
 """
 from __future__ import annotations
@@ -43,8 +43,8 @@ def run(name: str) -> tuple[str, str]:
             if text.count(old) != 1:
                 return "not applied", f"{old!r} is not in {path} exactly once"
             target.write_text(text.replace(old, new))
-            proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-m", "not slow", "-p",
-                                   "no:cacheprovider"], cwd=copy, capture_output=True, text=True)
+            proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-n", "2", "--dist", "loadgroup", "-m",
+                                   "not slow", "-p", "no:cacheprovider"], cwd=copy, capture_output=True, text=True)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(copy)], cwd=ROOT, check=True)
     failed = re.findall(r"^FAILED (\S+)", proc.stdout, re.M)

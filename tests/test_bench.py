@@ -69,7 +69,8 @@ def test_bench_quick_reports_every_figure(smoke, tmp_path):
 def test_gpu_script_dry_run_on_cpu(smoke, tmp_path):
     out = tmp_path / "gpu.json"
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu.py"), "--device", "cpu", "--steps", "1",
-                           "--batch-scale", "0.05", "--out", str(out), "--pruning", str(smoke.results)],
+                           "--batch-scale", "0.05", "--tiny", "--out", str(out),
+                           "--pruning", str(smoke.results)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())

@@ -11,6 +11,7 @@ from conftest import NBVAL, assert_outputs_match
 from gsnas import book
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.xdist_group("book")  # one worker builds the book once (a module fixture) and serves it
 CHROMIUM = shutil.which("chromium")
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 RESULT_CHAPTERS = {"claims", "operation_pruning", "nas", "robustness", "regime", "reproduce"}

@@ -80,7 +80,7 @@ def test_compare_reads_the_half_dead_epoch_from_run_folders(tmp_path):
 
 
 def _tiny(tmp_path, name, **changes):
-    settings = dict(space="s2", dataset="fashion-mnist", image_size=16, train_size=64, test_size=64, batch_size=16,
+    settings = dict(space="s2", dataset="fashion-mnist", image_size=8, train_size=32, test_size=32, batch_size=16,
                     channels=4, layers=3, epochs=2, lr=0.1, mu=2.0, grad_clip=5.0, progress=False)
     cfg = SearchConfig(**{**settings, **changes}, out=str(tmp_path / name))
     search(cfg)

@@ -75,10 +75,9 @@ def test_augmentation_depends_only_on_seed_epoch_and_batch(plain, device):
     assert len(resumed) == 2 and all(torch.equal(a, b) for a, b in zip(full[2:], resumed))
 
 
-@pytest.mark.slow
 def test_search_with_resident_data_and_bf16_autocast(tmp_path):
-    res = search(C.SearchConfig(space="s2", dataset="fashion-mnist", image_size=16, train_size=64, test_size=64, batch_size=16,
-                                  channels=4, layers=3, lr=0.1, mu=2.0, progress=False, data_on_device=True,
+    res = search(C.SearchConfig(space="s2", dataset="fashion-mnist", image_size=8, train_size=32, test_size=32, batch_size=16,
+                                  channels=4, layers=3, epochs=1, lr=0.1, mu=2.0, progress=False, data_on_device=True,
                                   amp=True, out=str(tmp_path)))
     assert res["config"]["amp"] and res["acc_before"] > 0
 

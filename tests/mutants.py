@@ -1,6 +1,6 @@
 """Named mutants: does the fast suite catch deliberate bugs? (Not part of the test run.)
 
-    .venv/bin/python tests/mutants.py [NAME ...]      # ~40 s per mutant on 2 cores
+    .venv/bin/python tests/mutants.py [NAME ...]      # ~30 s per mutant on 2 cores
 
 Each mutant is one small edit of the package, applied to a worktree of HEAD (commit first); the fast suite
 (``make test-fast``'s ``pytest -n 2 -m "not slow"``, with ``-x``) runs against the copy. A mutant is killed when a test fails; the table

@@ -2,7 +2,8 @@
 
 1. run the profile's reproduction (the workflow, ``gsnas.reproduce``) only if its tables are missing;
 2. execute the thin report notebooks with papermill into ``book/generated/``
-   (papermill's injected-parameters cells are hidden);
+   (papermill's injected-parameters cells are hidden), and write the reproduction summary the intro
+   includes (``book/generated/summary.md``, computed by ``gsnas.report.summary_markdown``);
 3. fetch MathJax into ``book/_static/mathjax`` once (from the npm registry), so math
    renders offline, and build the HTML with warnings as errors.
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 import nbformat
 
 from .config import REPO
+from .report.summary import summary_markdown
 
 CHAPTERS = ("claims", "method", "operation_pruning", "nas", "robustness", "regime", "beyond", "reproduce")
 MATHJAX = REPO / "book" / "_static" / "mathjax"
@@ -42,7 +44,9 @@ def execute_reports(results: Path, out: Path = REPO / "book" / "generated") -> l
                 tags.append("remove-cell")
         nbformat.write(nb, target)
         written.append(target)
-    return written
+    summary = out / "summary.md"
+    summary.write_text(summary_markdown(results))
+    return [*written, summary]
 
 
 def fetch_mathjax() -> Path:

@@ -250,6 +250,7 @@ def figure(epochs: pd.DataFrame, seed: int = 0):
                        col_order=[s for s in SETTINGS if s in set(e["setting"])], facet_kws={"sharex": False})
     grid.set_titles("{col_name}", size=9)
     grid.set_axis_labels("epoch", "groups alive (of 196)")
+    sns.move_legend(grid, "upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, title=None, frameon=False)
     grid.figure.suptitle(f"GS-NAS searches on the darts space against their controls (seed {seed})", y=1.02)
     plt.close(grid.figure)
     return grid.figure

@@ -45,6 +45,21 @@ def browser():
         b.close()
 
 
+# A cell whose output holds a figure or table (img, svg, table) needs a provenance line (gsnas.report.Provenance) in
+# its own output or in the next cell's, when that cell shows nothing else.
+UNSOURCED = """cells => cells.filter(c => {
+    const shows = el => el && el.querySelector('.cell_output') && el.querySelector('.cell_output img, .cell_output svg, .cell_output table');
+    if (!shows(c)) return false;
+    const next = c.nextElementSibling;
+    const byNext = next && next.matches('div.cell') && !shows(next) && next.querySelector('p.provenance');
+    return !(c.querySelector('p.provenance') || byNext);
+}).map(c => c.innerText.trim().slice(0, 100))"""
+# A table is cut when it is wider than the box it scrolls in, or than the page's main column.
+OVERFLOW = """ts => ts.filter(t => {
+    const main = document.querySelector('main') || document.body;
+    return t.scrollWidth > t.parentElement.clientWidth + 1 ||
+           t.getBoundingClientRect().right > main.getBoundingClientRect().right + 1;
+}).map(t => (t.querySelector('th') || t).textContent.trim().slice(0, 60))"""
 PAGES = ["book/intro"] + [f"book/generated/{c}" for c in book.CHAPTERS] + ["book/api"]
 
 
@@ -75,6 +90,32 @@ def test_chapter_page_renders(site, browser, page_path):
         "table", "ts => ts.filter(t => { const hs = [...t.querySelectorAll('tbody tr > th:first-child')]"
                  ".map(h => h.textContent.trim()); return hs.length > 1 && hs.every((h, i) => h === String(i)); }).length")
     assert index_columns == 0, f"{index_columns} table(s) show pandas' index"
+    if name in RESULT_CHAPTERS | {"beyond"}:
+        unsourced = page.eval_on_selector_all("div.cell", UNSOURCED)
+        assert not unsourced, f"results figure(s) or table(s) without a provenance line: {unsourced}"
+    if name == "intro":
+        first = page.locator("article h2").first
+        assert first.inner_text().strip().rstrip("#").strip() == "Reproduction summary", "the intro opens elsewhere"
+        summary = page.locator("section#reproduction-summary").inner_text()
+        assert all(w in summary for w in ("Scope of reproducibility", "Methodology", "What was difficult", "hours"))
+        assert "```" not in summary and page.locator("section#reproduction-summary .admonition").count() == 1
+    overflowing = page.eval_on_selector_all("article table", OVERFLOW)
+    assert not overflowing, f"table(s) wider than their column (a cut column): {overflowing}"
+    raw = page.eval_on_selector_all("article table thead th", "hs => hs.map(h => h.textContent.trim())"
+                                    ".filter(t => /^[a-z0-9]+(_[a-z0-9]+)+$/.test(t))")
+    assert not raw, f"raw column names (words with units instead): {raw}"
+    long_floats = page.eval_on_selector_all("article table td", "ds => ds.map(d => d.textContent.trim())"
+                                            ".filter(t => /\\d\\.0*[1-9]\\d{3,}/.test(t))")  # 4+ significant decimals
+    assert not long_floats, f"floats not rounded for reading: {long_floats[:5]}"
+    if name in RESULT_CHAPTERS | {"beyond"}:  # drawn at 100 dpi with text >= 8 pt (test_report_figures...)
+        shrunk = page.eval_on_selector_all(".cell_output img", "imgs => imgs.filter(i => i.clientWidth < 0.97 * "
+                                           "i.naturalWidth).map(i => [i.clientWidth, i.naturalWidth])")
+        assert not shrunk, f"figures shrunk to fit (their 8 pt text would render smaller): {shrunk}"
+    if page.locator(".cell-zoom").count():  # a cell drawing, clicked, fills most of the window
+        page.locator(".cell-zoom").first.click()
+        box = page.locator(".cell-zoom").first.bounding_box()
+        assert box["width"] > 0.8 * 1280 and box["height"] > 0.8 * 900, box
+        page.evaluate("document.activeElement.blur()")
     text = page.inner_text("article") if page.locator("article").count() else page.inner_text("body")
     raw_tex = [t for t in ("\\frac", "\\mu", "\\lVert", "$$") if t in text]
     assert not raw_tex, f"raw TeX on the page: {raw_tex}"

@@ -52,7 +52,10 @@ def claim_discussion(res: Results) -> str:
             text = "Its experiment has not run in these results."
         except (KeyError, AttributeError) as e:  # a column or a group it needs
             text = f"(Not discussed: these results lack {e}.)"
-        paragraphs.append(f"**{r.claim}.** *{r.verdict.capitalize()}.* {text}{_refutable(r)}")
+        evidence = "".join(f"\n- *{label}:* {value}" for label, value in
+                           (("the paper's evidence", r.paper_evidence), ("our evidence", r.our_evidence),
+                            ("the criterion", r.criterion)) if isinstance(value, str) and value)
+        paragraphs.append(f"**{r.claim}.** *{r.verdict.capitalize()}.* {text}{_refutable(r)}{evidence}")
     return "\n\n".join(paragraphs)
 
 
@@ -267,8 +270,8 @@ def claims(res: Results) -> Table:
     df = df.rename(columns={"paper_evidence": "paper's evidence", "our_evidence": "our evidence",
                             "detectable": "detectable difference", "could_fail": "could it fail here?"})
     df = df[["claim", "verdict", "shown in", "difference [95 % interval]", "margin", "detectable difference",
-             "could it fail here?", "our evidence", "paper's evidence", "criterion"]]  # verdict in view
-    return Table(df, "claims", {"margin": "{:.2f}", "detectable difference": "{:.2f}"}, min_width="9em")
+             "could it fail here?"]]  # the evidence and the criterion, in words, are in claim_discussion
+    return Table(df, "claims", {"margin": "{:.2f}", "detectable difference": "{:.2f}"}, min_width="6em")
 
 
 def forest(res: Results):
@@ -278,7 +281,7 @@ def forest(res: Results):
     df = df[df["difference"].notna()].reset_index(drop=True)
     if df.empty:
         return None
-    fig, axes = plt.subplots(len(df), 1, figsize=(7.5, 0.85 * len(df) + 0.6), squeeze=False)
+    fig, axes = plt.subplots(len(df), 1, figsize=(6.6, 0.9 * len(df) + 0.6), squeeze=False)
     colours = {"reproduced": "#2e7d32", "not reproduced": "#c62828", "inconclusive": "#757575"}
     for ax, r in zip(axes[:, 0], df.itertuples()):
         lo, hi = (r.ci_low, r.ci_high) if pd.notna(r.ci_low) else (r.difference, r.difference)
@@ -292,15 +295,15 @@ def forest(res: Results):
         if pd.notna(r.paper_difference):  # the paper's own interval, from its table, beside ours
             ax.errorbar([r.paper_difference], [-0.6], fmt="s", mfc="white", color="#8d6e63", capsize=4,
                         xerr=[[r.paper_difference - r.paper_ci_low], [r.paper_ci_high - r.paper_difference]])
-            ax.annotate("paper's (CIFAR-10, from its table)", (r.paper_ci_high, -0.6), fontsize=6,
+            ax.annotate("paper's (CIFAR-10, from its table)", (r.paper_ci_high, -0.6), fontsize=8,
                         xytext=(4, -2), textcoords="offset points")
             span += [r.paper_ci_low, r.paper_ci_high]
             ax.set_ylim(-1.1, 0.5)
         pad = 0.15 * (max(span) - min(span) or 1.0)
         ax.set(xlim=(min(span) - pad, max(span) + pad), yticks=[])
         ax.set_title(f"{r.claim_id}: {r.verdict} ({r.unit})", fontsize=8, loc="left")
-        ax.tick_params(labelsize=7)
-    fig.suptitle(f"Our differences with 95 % intervals; shaded: the margin of a claim of equality "
+        ax.tick_params(labelsize=8)
+    fig.suptitle(f"Our differences with 95 % intervals; shaded: the margin of a claim of equality\n"
                  f"({res.short('searches')})", fontsize=9)
     fig.tight_layout()
     plt.close(fig)

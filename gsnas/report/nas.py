@@ -83,11 +83,13 @@ def table3(res: Results) -> Table:
         rows.append(row)
     theirs = paper.TABLE3.rename(columns={"DARTS": "RobustDARTS: DARTS error %", "ES-DARTS": "RobustDARTS: ES-DARTS error %",
                                           "GS-NAS": "paper: GS-NAS error %"})
-    return Table(pd.DataFrame(rows).merge(theirs, on="space", how="left"), "table3_subspaces")
+    return Table(pd.DataFrame(rows).merge(theirs, on="space", how="left"), "table3_subspaces", min_width="5.5em")
 
 
 def cell_grid(res: Results, space: str = "darts", methods=("gsnas", "darts", "random")):
-    """The cells found, one row per search: method and seed, normal cell, reduction cell (HTML)."""
+    """The cells found, one row per search: method and seed, normal cell, reduction cell (HTML). Each drawing
+    is small in its column; a click (or Tab) on it shows it at the size of the window (CSS only:
+    ``.cell-zoom:focus`` in ``book/_static/gsnas.css``)."""
     from IPython.display import HTML
 
     s = res["searches"].query("space == @space and method in @methods")
@@ -99,11 +101,13 @@ def cell_grid(res: Results, space: str = "darts", methods=("gsnas", "darts", "ra
 
     rows = []
     for _, r in s.iterrows():
-        cells = "".join(f'<td style="vertical-align: middle; width: 44%">{svg(r["genotype"], kind)}</td>'
+        cells = "".join(f'<td style="vertical-align: middle; width: 44%"><div class="cell-zoom" tabindex="0" '
+                        f'title="click to enlarge">{svg(r["genotype"], kind)}</div></td>'
                         if isinstance(r["genotype"], str) else "<td>whole cell pruned</td>"
                         for kind in ("normal", "reduce"))
         rows.append(f'<tr><th style="width: 12%">{METHODS[r["method"]]}, seed {r["seed"]}</th>{cells}</tr>')
-    return HTML('<table class="gsnas-cells" style="table-layout: fixed; width: 100%"><tr><th></th>'
+    return HTML('<p class="cell-zoom-hint">Click a cell to see it at full size; click beside it to return.</p>'
+                '<table class="gsnas-cells" style="table-layout: fixed; width: 100%"><tr><th></th>'
                 f'<th>normal cell</th><th>reduction cell</th></tr>{"".join(rows)}</table>')
 
 
@@ -124,7 +128,7 @@ def gaps(res: Results) -> pd.DataFrame:
 
 
 def gap_figure(res: Results):
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, ax = plt.subplots(figsize=(6.8, 3.5))
     sns.barplot(data=gaps(res), y="method", x="gap", errorbar="sd", ax=ax, color="tab:blue")
     sns.stripplot(data=gaps(res), y="method", x="gap", color="black", size=5, ax=ax)
     ax.set(xlabel="accuracy lost by discretising, without retraining (points)", ylabel="",
@@ -137,7 +141,7 @@ def group_norm_trajectories(run_dir, ax=None, log=True, ylabel="group norm"):
     """Norm of every sparsity group per epoch of one run folder, coloured by op."""
     norms = pd.read_csv(Path(run_dir) / "group_norms.csv")
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.8))
+        _, ax = plt.subplots(figsize=(6.8, 3.8))
     sns.lineplot(data=norms.assign(norm=norms["norm"].clip(lower=1e-12)), x="epoch", y="norm", hue="op",
                  units="name", estimator=None, lw=0.8, alpha=0.7, ax=ax)
     if log:

@@ -48,7 +48,7 @@ def figure1(res: Results):
     base = ours[ours["mu"] == 0]  # the unpruned network starts both curves
     both = pd.concat([ours, base.assign(selection="random removal (control)")]) \
         if (ours["selection"] == "random removal (control)").any() else ours
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4.4), sharex=True)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9.2, 4.4), sharex=True)
     palette = {"group sparsity (ProxSGD)": "tab:blue", "random removal (control)": "tab:orange"}
     sns.scatterplot(data=ours, x="weights_pruned_pct", y="acc_retrained", hue="selection", palette=palette,
                     alpha=0.6, ax=a)

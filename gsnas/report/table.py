@@ -22,6 +22,12 @@ def n_range(counts) -> str:
     return f"{lo}" if lo == hi else f"{lo}-{hi}"
 
 
+def _readable(x: float) -> str:
+    if float(x).is_integer():
+        return f"{x:.0f}"
+    return f"{x:.2f}" if abs(x) >= 1 else f"{x:.3g}"
+
+
 class Table:
     """A result table as a reader sees it: no index column, formatted numbers, scrolls inside the page
     when wide, ours and the paper's columns visibly apart, and its CSV to download."""
@@ -30,11 +36,17 @@ class Table:
         self.df, self.name, self.formats = df.reset_index(drop=True), name, formats or {}
         self.min_width = min_width  # of a column: wide tables scroll rather than squeeze text to a word a line
 
+    def _formats(self) -> dict:
+        """The given formats, and one for every other float column: whole numbers without decimals, others
+        with 2 decimals, small values (a mu of 1e-4) with 3 significant digits; never pandas' 6 decimals."""
+        floats = [c for c in self.df.columns if c not in self.formats and pd.api.types.is_float_dtype(self.df[c])]
+        return {**{c: _readable for c in floats}, **self.formats}
+
     def _repr_html_(self) -> str:
         import base64
 
         theirs = [c for c in self.df.columns if str(c).startswith(("paper", "authors", "RobustDARTS"))]
-        styler = (self.df.style.hide(axis="index").format(self.formats, na_rep="–")
+        styler = (self.df.style.hide(axis="index").format(self._formats(), na_rep="–")
                   .set_table_attributes('class="gsnas-table"')
                   .set_properties(subset=theirs, **{"background-color": "#f3f0e6", "font-style": "italic"})
                   .set_table_styles([{"selector": "th", "props": f"text-align: left; min-width: {self.min_width}"},

@@ -106,3 +106,35 @@ def random_removal(net: EvalNetwork, params: int, seed: int) -> set[tuple[int, i
         removed.add((g.cell, g.edge, g.op))
         left -= g.size
     return removed
+
+
+def matched_removal(net: EvalNetwork, removed: set[tuple[int, int, str]], seed: int, tolerance: float = 0.01,
+                    tries: int = 10_000) -> set[tuple[int, int, str]]:
+    """The matched random-pruning control: op instances at random places, as many of each op type as
+    ``removed`` holds (parameter-free ones too: with gates they are groups), redrawn until the network left
+    holds the weights of ``net.without(removed)`` within ``tolerance``.
+
+    Group sparsity and chance then differ only in *which* instances go, not in how many, of which types or
+    how many weights: what Figure 1's two curves are meant to compare.
+    """
+    groups = {(g.cell, g.edge, g.op): g for g in net.op_groups()}
+    unknown = sorted(set(removed) - set(groups))
+    if unknown:
+        raise ValueError(f"removed names op instances this network has no group for: {unknown[:3]}"
+                         + ("" if net.gates else " (parameter-free ops form groups only with gates=True)"))
+    by_type: dict[str, list] = {}
+    for key in groups:
+        by_type.setdefault(key[2], []).append(key)
+    want = {op: sum(k[2] == op for k in removed) for op in sorted({k[2] for k in removed})}
+    size = {key: sum(p.numel() for m in g.modules for sub in m.modules() if not isinstance(sub, Gate)
+                     for p in sub.parameters(recurse=False)) for key, g in groups.items()}  # as ``weights`` counts
+    total = weights(net)
+    target = total - sum(size[k] for k in removed)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(tries):
+        pick = {by_type[op][i] for op, n in want.items()
+                for i in torch.randperm(len(by_type[op]), generator=gen)[:n].tolist()}
+        if abs(total - sum(size[k] for k in pick) - target) <= tolerance * target:
+            return pick
+    raise ValueError(f"no random draw of {want} leaves {target:,} weights ± {tolerance:.0%} in {tries:,} tries "
+                     f"(seed {seed})")

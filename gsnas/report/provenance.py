@@ -11,6 +11,7 @@ import hashlib
 import html
 import json
 import shlex
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -44,6 +45,16 @@ def rebuild_command(path, profile: str) -> str:
     if path.stem.startswith("regime"):
         return f"python -m gsnas.regime run --out {shlex.quote(_shown(path.parent))}"
     raise ValueError(f"no rebuild command is known for {shown}")
+
+
+def last_committed(path) -> str | None:
+    """The commit that last changed ``path`` in git (for files whose rows name no commit), or None."""
+    try:
+        out = subprocess.run(["git", "log", "-1", "--format=%h", "--", str(path)], capture_output=True, text=True,
+                             cwd=REPO, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
 
 
 def csv_facts(path) -> dict:
@@ -118,7 +129,10 @@ class Provenance:
         files = ", ".join(f"<code>{esc(f['file'])}</code> (sha256 <code>{f['sha256']}</code>"
                           + (f", {f['rows']} rows)" if f["rows"] is not None else ")") for f in facts)
         made = ("rows from commit " + ", ".join(f"<code>{esc(c)}</code>" for c in commits)) if commits else \
-            "rows carry no commit"
+            "its rows name no commit"
+        if not commits:
+            committed = [c for c in (last_committed(self.path(n)) for n in names) if c]
+            made += f" (the file was last committed at <code>{esc(committed[0])}</code>)" if committed else ""
         if commits:
             made += (" (whether from uncommitted changes: not recorded)" if dirty is None else
                      f" ({dirty} row(s) from uncommitted changes)")

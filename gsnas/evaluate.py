@@ -91,23 +91,6 @@ def prune(cfg: PruneConfig) -> dict:
     return run.finish({"acc_before": before, "params_unpruned": full, "group_by": cfg.group_by, "after": rows})
 
 
-def random_removal(net: EvalNetwork, params: int, seed: int) -> set[tuple[int, int, str]]:
-    """The random-pruning control: op instances drawn in a random order until at most ``params`` weights remain.
-
-    Removes what operation pruning would, in number of weights, but chosen by chance.
-    """
-    groups = net.op_groups()
-    order = torch.randperm(len(groups), generator=torch.Generator().manual_seed(seed)).tolist()
-    removed, left = set(), weights(net)
-    for i in order:
-        if left <= params:
-            break
-        g = groups[i]
-        removed.add((g.cell, g.edge, g.op))
-        left -= g.size
-    return removed
-
-
 def matched_removal(net: EvalNetwork, removed: set[tuple[int, int, str]], seed: int, tolerance: float = 0.01,
                     tries: int = 10_000) -> set[tuple[int, int, str]]:
     """The matched random-pruning control: op instances at random places, as many of each op type as

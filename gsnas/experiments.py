@@ -19,7 +19,7 @@ from typing import Callable
 from . import distributed, regime
 from .config import REPO, SECTIONS, config, load_profile
 from .darts import darts_search
-from .evaluate import prune, random_removal, train, weights
+from .evaluate import matched_removal, prune, train, weights
 from .genotype import Genotype, get_genotype, random_genotype
 from .groups import gate_bound
 from .network import EvalNetwork
@@ -250,8 +250,9 @@ def run_retrain(profile="cpu", mu=0.0, seed=0, selection="group_sparsity", prune
                 resume=False, **overrides) -> dict:
     """Figure 1: train from scratch the network pruned at ``mu`` (0: the unpruned DARTS_V2 network).
 
-    ``selection`` "random" (the random-pruning control, beyond the paper): remove operations drawn at
-    random (seeded by ``seed``) from the unpruned network until it is no larger than the one pruned at mu.
+    ``selection`` "random" (the random-pruning control, beyond the paper): remove from the unpruned network
+    op instances drawn at random (seeded by ``seed``), as many of each type as operation pruning removed at mu,
+    redrawn until the weights left match the pruned network's within 1 % (``matched_removal``).
     """
     if selection not in SELECTIONS:
         raise ValueError(f"unknown selection {selection!r}; valid: {', '.join(SELECTIONS)}")
@@ -279,17 +280,21 @@ def run_retrain(profile="cpu", mu=0.0, seed=0, selection="group_sparsity", prune
             write_rows(run_dir, {"figure1_pruning_tradeoff": [row]})
             return {"row": row}
         if selection == "random":
-            full = EvalNetwork.from_config({**json.loads(model.read_text()), "cell_nodes": None, "gates": False})
-            removed = random_removal(full, pruned["params"], seed)
+            kept = EvalNetwork.from_config(json.loads(model.read_text()))  # gated: parameter-free ops are groups
+            full = EvalNetwork.from_config({**kept.config(), "cell_nodes": None})
+            by_pruning = ({(g.cell, g.edge, g.op) for g in full.op_groups()}
+                          - {(g.cell, g.edge, g.op) for g in kept.op_groups()})
+            removed = matched_removal(full, by_pruning, seed)
             run_dir.mkdir(parents=True, exist_ok=True)
             model = run_dir / "model.json"
             model.write_text(json.dumps(full.without(removed).config()) + "\n")
             pruned = {"weights_pruned_pct": 100.0 * (1 - weights(full.without(removed)) / weights(full)),
-                      "ops_pruned": len(removed)}
+                      "ops_pruned": len(removed), "random_control": "matched"}
     res = launch("retrain", config(prof, "retrain", model=str(model) if model else None, **cfg), processes)
     row = {"selection": selection if mu else "group_sparsity",  # mu 0: where both curves start
            "mu": float(mu), "seed": seed, "params": res["params"],
            "weights_pruned_pct": pruned["weights_pruned_pct"], "ops_pruned": pruned["ops_pruned"],
+           **({"random_control": pruned["random_control"]} if "random_control" in pruned else {}),
            "acc_retrained": res["test_acc"], **_prov(prof, res)}
     write_rows(run_dir, {"figure1_pruning_tradeoff": [row]})
     return {**res, "row": row}
@@ -297,7 +302,7 @@ def run_retrain(profile="cpu", mu=0.0, seed=0, selection="group_sparsity", prune
 
 def same_network(out: Path, mu: float, prune_seed: int, threshold: float, mus) -> float | None:
     """The smallest of ``mus`` below ``mu`` whose operation pruning left the same network as ``mu``'s (its
-    retrainings stand for this one's; random removal, seeded and sized by that network, draws the same ops), else None."""
+    retrainings stand for this one's; random removal, seeded and matched to that network, draws the same ops), else None."""
     def network(m):
         path = out / "runs" / pruning_run(m, prune_seed) / f"pruned_{threshold:g}.json"
         return json.loads(path.read_text()) if path.exists() else None

@@ -2,7 +2,7 @@
 import torch
 
 from gsnas import EvalNetwork, get_genotype
-from gsnas.evaluate import random_removal
+from gsnas.evaluate import matched_removal, weights
 from gsnas.genotype import random_genotype
 from gsnas.groups import count_params
 from gsnas.spaces import EDGES, get_space
@@ -28,17 +28,37 @@ def test_param_free_share_counts_skips_pools_and_noise():
     assert v2.param_free_share() == (2 + 8) / 16
 
 
-def test_random_removal_removes_down_to_the_target_and_is_seeded():
-    torch.manual_seed(0)
+
+def test_matched_removal_matches_type_mix_count_and_weights_and_is_seeded():
+    """The random control removes as many instances of each op type as pruning did (parameter-free ones
+    included), leaves the same weights within 1 %, and draws other instances for other seeds."""
     net = EvalNetwork(get_genotype("DARTS_V2"), 8, 5, 10, 1, gates=True)
-    full = count_params(net)
-    target = int(0.6 * full)
-    removed = random_removal(net, target, seed=1)
-    pruned = net.without(removed)
-    smallest = min(g.size for g in net.op_groups())
-    assert count_params(pruned) <= target < count_params(pruned) + max(g.size for g in net.op_groups())
-    assert removed == random_removal(net, target, seed=1) != random_removal(net, target, seed=2)
-    assert len(pruned.op_groups()) == len(net.op_groups()) - len(removed) and smallest > 0
+    groups = net.op_groups()
+    # pruning's choice: every instance in cell 0 and cell 3 (a normal and a reduction cell), skips and pools too
+    removed = {(g.cell, g.edge, g.op) for g in groups if g.cell in (0, 3)}
+    ops = lambda keys: sorted(op for _, _, op in keys)  # noqa: E731
+    assert {"skip_connect", "max_pool_3x3"} & set(ops(removed))  # parameter-free types are in the mix
+    target = weights(net.without(removed))
+    draws = [matched_removal(net, removed, seed) for seed in range(3)]
+    for pick in draws:
+        assert ops(pick) == ops(removed) and len(pick) == len(removed)
+        assert abs(weights(net.without(pick)) / target - 1) <= 0.01
+    assert draws[0] == matched_removal(net, removed, 0)  # seeded
+    assert len({frozenset(p) for p in draws}) == 3 and all(p != removed for p in draws)  # chance, not pruning
+    assert matched_removal(net, {(g.cell, g.edge, g.op) for g in groups}, 0) == {(g.cell, g.edge, g.op) for g in groups}
+
+
+def test_matched_removal_says_when_it_cannot_match():
+    import pytest
+
+    net = EvalNetwork(get_genotype("DARTS_V2"), 8, 5, 10, 1, gates=True)
+    g = net.op_groups()[0]
+    with pytest.raises(ValueError, match=r"no random draw of \{'sep_conv_3x3': 1\} leaves [\d,]+ weights ± 1% in 0 tries"):
+        matched_removal(net, {(g.cell, g.edge, g.op)}, 0, tries=0)
+    plain = EvalNetwork(get_genotype("DARTS_V2"), 8, 5, 10, 1)
+    skip = next((g.cell, g.edge, g.op) for g in net.op_groups() if g.op == "skip_connect")
+    with pytest.raises(ValueError, match="parameter-free ops form groups only with gates=True"):
+        matched_removal(plain, {skip}, 0)
 
 
 def test_weights_leave_out_pruning_gates_and_the_auxiliary_head():

@@ -107,7 +107,8 @@ def better_than_random_pruning(t: dict) -> dict:
            "claim": "(beyond the paper) Group sparsity chooses which operations to remove better than chance",
            "paper_evidence": "not tested in the paper",
            "criterion": "per pruned network with a random control (mus that prune the same network count once), "
-                        "retrained accuracy of group sparsity minus random removal of as many weights; the 95 % "
+                        "retrained accuracy of group sparsity minus a matched random removal (as many operations of each "
+                        "type, the same weights within 1 %); the 95 % "
                         "interval of the mean of these differences (Welch per network, combined) lies above 0; below "
                         "0: not reproduced. A network at chance (every operation pruned: nothing left to choose) or with "
                         "one retraining on a side is shown, not scored"}

@@ -126,11 +126,18 @@ def _why_random(res):
         raise ValueError("no random-pruning control")
     per = f.groupby(["mu", "selection"])[["ops_pruned", "weights_pruned_pct"]].mean().unstack()
     per = per[per[("ops_pruned", "random")].notna() & per[("ops_pruned", "group_sparsity")].notna()]
-    return ("The control removes operations with weights, drawn at random, until the network has no more weights "
-            "than the pruned one; it never removes a parameter-free operation (skip, pool), which holds no weights, "
-            "while group sparsity also removes their gates. It stops at the first draw that meets the budget, so "
-            "it removes a little more than group sparsity did, which favours group sparsity. Operations and "
-            "weights removed, group sparsity vs random (mean over seeds): " + "; ".join(
+    rnd = f[f["selection"] == "random"]
+    matched = "random_control" in rnd and (rnd["random_control"] == "matched").all()
+    how = ("The control is matched: it removes as many operations of each type as group sparsity did "
+           "(parameter-free ones included), at random places, redrawn until the weights left are within 1 % of "
+           "the pruned network's, so the two differ only in which operations go. "
+           if matched else
+           "These rows predate the matched control: this one removed operations with weights, drawn at random, "
+           "until the network had no more weights than the pruned one; it never removed a parameter-free "
+           "operation (skip, pool), while group sparsity also removes their gates, and it stopped at the first "
+           "draw that met the budget, so it removed a little more than group sparsity did, which favours group "
+           "sparsity. ")
+    return (how + "Operations and weights removed, group sparsity vs random (mean over seeds): " + "; ".join(
                 f"mu {mu:g}: {r[('ops_pruned', 'group_sparsity')]:.0f} ops ({r[('weights_pruned_pct', 'group_sparsity')]:.1f} %)"
                 f" vs {r[('ops_pruned', 'random')]:.1f} ops ({r[('weights_pruned_pct', 'random')]:.1f} %)"
                 for mu, r in per.iterrows()) + ".")

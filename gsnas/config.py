@@ -248,13 +248,15 @@ SECTIONS = {"search": SearchConfig, "darts": DartsConfig, "evaluate": TrainConfi
 # The experiment plan (the paper's: 3 searches x 3 evaluations, Table 3's spaces, Figure 1's mus).
 # Beyond the paper: random search (``random_seeds``), reference cells evaluated the same way
 # (``reference_cells``), pruned networks retrained with several seeds (``retrain_seeds``) and the
-# random-pruning control at some of the mus (``random_pruning_mus``), and the searches' controls on the
-# darts space for every seed (``controls``: permuted labels, the penalty alone; DARTS has the first).
+# random-pruning control at some of the mus (``random_pruning_mus``), the width baseline (the unpruned
+# network made narrower, ``width_channels``: C per retrained network, to compare pruned networks with plain
+# ones of as many weights), and the searches' controls on the darts space for every seed (``controls``:
+# permuted labels, the penalty alone; DARTS has the first).
 PLAN = {"description": "the paper's protocol on CIFAR-10", "seeds": [0, 1, 2], "eval_seeds": [0, 1, 2],
         "subspaces": ["s1", "s2", "s4"], "subspace_seeds": [0, 1, 2],
         "mus": [1e-4, 2e-4, 5e-4, 2e-3, 4e-3],
         "random_seeds": [0, 1, 2], "reference_cells": ["DARTS_V2"], "retrain_seeds": [0],
-        "random_pruning_mus": [], "controls": []}
+        "random_pruning_mus": [], "width_channels": [], "controls": []}
 
 
 # What one job of each notebook asks for (the paper's protocol on GPUs): Snakemake's threads and
@@ -313,6 +315,10 @@ def _check_plan(name, plan):
     if not isinstance(plan["random_pruning_mus"], list) or not set(plan["random_pruning_mus"]) <= set(plan["mus"]):
         raise ValueError(f"random_pruning_mus in profile {name} must be a list of the profile's mus "
                          f"{plan['mus']}, got {plan['random_pruning_mus']!r}")
+    widths = plan["width_channels"]
+    if not isinstance(widths, list) or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 1
+                                               for c in widths):
+        raise ValueError(f"width_channels in profile {name} must be a list of integers >= 1, got {widths!r}")
     if not isinstance(plan["reference_cells"], list):
         raise ValueError(f"reference_cells in profile {name} must be a list of genotype names, "
                          f"got {plan['reference_cells']!r}")

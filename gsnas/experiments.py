@@ -19,6 +19,7 @@ from typing import Callable
 from . import distributed, regime
 from .config import REPO, SECTIONS, config, load_profile
 from .darts import darts_search
+from .data import info as data_info
 from .evaluate import matched_removal, prune, train, weights
 from .genotype import Genotype, get_genotype, random_genotype
 from .groups import gate_bound
@@ -66,14 +67,17 @@ def pruning_run(mu: float, seed: int) -> str:
     return f"operation_pruning/mu{mu:g}-seed{seed}"
 
 
-def retrain_run(mu: float, seed: int, selection: str = "group_sparsity") -> str:
-    """The retraining of the network pruned at ``mu`` (0: the unpruned network), by its selection of ops."""
+def retrain_run(mu: float, seed: int, selection: str = "group_sparsity", channels: int | None = None) -> str:
+    """The retraining of the network pruned at ``mu`` (0: the unpruned network), by its selection of ops;
+    ``selection`` "width": the unpruned network at ``channels`` (the width baseline)."""
+    if selection == "width":
+        return f"retrain/width-C{channels}-seed{seed}"
     if mu == 0:
         return f"retrain/unpruned-seed{seed}"
     return f"retrain/{'random-' if selection == 'random' else ''}mu{mu:g}-seed{seed}"
 
 
-SELECTIONS = ("group_sparsity", "random")  # which ops a pruned network lost: by ProxSGD, or by chance
+SELECTIONS = ("group_sparsity", "random", "width")  # which ops a network lost: by ProxSGD, by chance; or none, narrower
 
 
 def _prov(prof, res) -> dict:
@@ -247,21 +251,28 @@ def run_operation_pruning(profile="cpu", mus=None, seed=0, retrain=True, baselin
 
 
 def run_retrain(profile="cpu", mu=0.0, seed=0, selection="group_sparsity", prune_seed=0, results=None, processes=1,
-                resume=False, **overrides) -> dict:
+                resume=False, channels=None, **overrides) -> dict:
     """Figure 1: train from scratch the network pruned at ``mu`` (0: the unpruned DARTS_V2 network).
 
     ``selection`` "random" (the random-pruning control, beyond the paper): remove from the unpruned network
     op instances drawn at random (seeded by ``seed``), as many of each type as operation pruning removed at mu,
     redrawn until the weights left match the pruned network's within 1 % (``matched_removal``).
+    ``selection`` "width" (the width baseline, beyond the paper): the unpruned network with ``channels``
+    instead of operation pruning's C, nothing removed: fewer weights without any choice of operations.
     """
     if selection not in SELECTIONS:
         raise ValueError(f"unknown selection {selection!r}; valid: {', '.join(SELECTIONS)}")
+    if (selection == "width") != (channels is not None):
+        raise ValueError(f"channels is for selection 'width' only (the width baseline), got selection "
+                         f"{selection!r} with channels {channels!r}")
+    if selection == "width" and mu != 0:
+        raise ValueError(f"the width baseline narrows the unpruned network: mu must be 0, got {mu!r}")
     prof = load_profile(profile)
     out = results_dir(prof, results)
     base = config(prof, "operation_pruning", seed=prune_seed)
-    run_dir = out / "runs" / retrain_run(mu, seed, selection)
-    cfg = dict(genotype=base.genotype, channels=base.channels, layers=base.layers, seed=seed, resume=resume,
-               out=str(run_dir), **overrides)
+    run_dir = out / "runs" / retrain_run(mu, seed, selection, channels)
+    cfg = dict(genotype=base.genotype, channels=channels or base.channels, layers=base.layers, seed=seed,
+               resume=resume, out=str(run_dir), **overrides)
     model, pruned = None, {"weights_pruned_pct": 0.0, "ops_pruned": 0}
     if mu != 0:
         rows = read_rows(out / "runs" / pruning_run(mu, prune_seed)).get("table1_operation_pruning")
@@ -272,7 +283,8 @@ def run_retrain(profile="cpu", mu=0.0, seed=0, selection="group_sparsity", prune
         same = same_network(out, mu, prune_seed, base.thresholds[0],
                             prof["random_pruning_mus"] if selection == "random" else prof["mus"])
         if same is not None:  # one pruned network, one set of retrainings: that mu's
-            row = {"selection": selection, "mu": float(mu), "seed": seed, "params": pruned["params"],
+            row = {"selection": selection, "mu": float(mu), "seed": seed, "channels": cfg["channels"],
+                   "params": pruned["params"],
                    "weights_pruned_pct": pruned["weights_pruned_pct"], "ops_pruned": pruned["ops_pruned"],
                    "acc_retrained": math.nan, "same_network_as": same,
                    **provenance(prof["name"], base.dataset, "cpu", 0.0)}
@@ -291,8 +303,13 @@ def run_retrain(profile="cpu", mu=0.0, seed=0, selection="group_sparsity", prune
             pruned = {"weights_pruned_pct": 100.0 * (1 - weights(full.without(removed)) / weights(full)),
                       "ops_pruned": len(removed), "random_control": "matched"}
     res = launch("retrain", config(prof, "retrain", model=str(model) if model else None, **cfg), processes)
-    row = {"selection": selection if mu else "group_sparsity",  # mu 0: where both curves start
-           "mu": float(mu), "seed": seed, "params": res["params"],
+    if selection == "width":  # its share of weights "pruned": relative to the unpruned network at full width
+        i = data_info(base.dataset)
+        full = weights(EvalNetwork(get_genotype(base.genotype), base.channels, base.layers, i["num_classes"],
+                                   i["in_channels"]))
+        pruned = {"weights_pruned_pct": 100.0 * (1 - res["params"] / full), "ops_pruned": 0}
+    row = {"selection": selection if mu or selection == "width" else "group_sparsity",  # mu 0: where curves start
+           "mu": float(mu), "seed": seed, "channels": cfg["channels"], "params": res["params"],
            "weights_pruned_pct": pruned["weights_pruned_pct"], "ops_pruned": pruned["ops_pruned"],
            **({"random_control": pruned["random_control"]} if "random_control" in pruned else {}),
            "acc_retrained": res["test_acc"], **_prov(prof, res)}

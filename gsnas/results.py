@@ -27,7 +27,7 @@ import torch
 TABLES = {
     "searches": ["method", "space", "seed", "control"],
     "table1_operation_pruning": ["mu", "threshold", "seed"],
-    "figure1_pruning_tradeoff": ["selection", "mu", "seed"],
+    "figure1_pruning_tradeoff": ["selection", "mu", "channels", "seed"],
     "table2_darts_space": ["method", "seed_search", "seed_eval"],
     "table3_subspaces": ["space", "method", "seed_search", "seed_eval"],
 }
@@ -111,6 +111,7 @@ def aggregate(results, tables: dict[str, list[str]]) -> dict[str, pd.DataFrame]:
         rows = [row for run in runs for row in run.get(name, [])]
         df = pd.DataFrame(rows) if rows else pd.DataFrame(columns=key)
         if rows:
+            key = [k for k in key if k in df]  # a key column newer than some rows: theirs are empty
             df = df.drop_duplicates(key, keep="last").sort_values(key, kind="stable")
             df = df[list(dict.fromkeys(c for i in df.index for c in rows[i]))]  # columns in row order, not run order
         atomic_write_text(results / f"{name}.csv", df.to_csv(index=False))

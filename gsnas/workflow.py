@@ -36,7 +36,7 @@ def jobs(prof: dict) -> list[Job]:
 
     Table 2: GS-NAS, DARTS and random search on the darts space (``seeds``, ``random_seeds``) and the
     reference cells; Table 3: GS-NAS and DARTS on each subspace; Figure 1: each mu pruned, the unpruned
-    and each pruned network retrained per ``retrain_seeds``, and the random-pruning control.
+    and each pruned network retrained per ``retrain_seeds``, the random-pruning control and the width baseline.
     """
     searches = ([("gsnas", "search", "darts", s) for s in prof["seeds"]]
                 + [("darts", "darts_baseline", "darts", s) for s in prof["seeds"]]
@@ -70,6 +70,9 @@ def jobs(prof: dict) -> list[Job]:
                 for mu, selection in ([(0.0, "group_sparsity")] + [(mu, "group_sparsity") for mu in prof["mus"]]
                                       + [(mu, "random") for mu in prof["random_pruning_mus"]])
                 for seed in prof["retrain_seeds"]]
+        out += [Job("retrain", ex.retrain_run(0.0, seed, "width", c),  # the width baseline: no pruning to wait for
+                    {"mu": 0.0, "seed": seed, "selection": "width", "channels": c})
+                for c in prof["width_channels"] for seed in prof["retrain_seeds"]]
     gpus = {notebook: r["gpus"] for notebook, r in prof["resources"].items()}  # > 1: under torchrun
     return [replace(j, params={**j.params, "processes": gpus[j.notebook]}) if gpus[j.notebook] > 1 else j
             for j in out]

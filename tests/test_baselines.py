@@ -1,4 +1,7 @@
 """Baselines beyond the paper: random search (random DARTS cells) and random operation pruning."""
+import re
+
+import pytest
 import torch
 
 from gsnas import EvalNetwork, get_genotype
@@ -49,8 +52,6 @@ def test_matched_removal_matches_type_mix_count_and_weights_and_is_seeded():
 
 
 def test_matched_removal_says_when_it_cannot_match():
-    import pytest
-
     net = EvalNetwork(get_genotype("DARTS_V2"), 8, 5, 10, 1, gates=True)
     g = net.op_groups()[0]
     with pytest.raises(ValueError, match=r"no random draw of \{'sep_conv_3x3': 1\} leaves [\d,]+ weights ± 1% in 0 tries"):
@@ -72,3 +73,17 @@ def test_weights_leave_out_pruning_gates_and_the_auxiliary_head():
     assert weights(gated) == weights(plain) == count_params(plain)
     aux = EvalNetwork(get_genotype("DARTS_V2"), 8, 6, 10, 3, auxiliary=True)
     assert weights(aux) == count_params(aux) - count_params(aux.auxiliary_head)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"selection": "width"}, "channels is for selection 'width' only (the width baseline), got selection 'width' "
+                             "with channels None"),
+    ({"channels": 3}, "channels is for selection 'width' only"),
+    ({"selection": "width", "channels": 3, "mu": 0.2}, "the width baseline narrows the unpruned network: mu must be 0"),
+])
+def test_the_width_baseline_takes_a_width_and_no_mu(tmp_path, kwargs, message):
+    from gsnas.experiments import run_retrain
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        run_retrain("smoke", results=str(tmp_path), **kwargs)
+    assert not any(tmp_path.iterdir())  # nothing written

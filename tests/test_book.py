@@ -84,7 +84,8 @@ def test_chapter_page_renders(site, browser, page_path):
         rows = page.locator("table tbody tr").count()
         assert rows > 0, "a results chapter without table rows"
     if name in RESULT_CHAPTERS | {"beyond"}:  # their code lives in gsnas: the reader sees results, not calls
-        assert page.locator("div.cell_input").count() == 0, "a results chapter shows a code cell"
+        shown = page.eval_on_selector_all("div.cell_input", "els => els.map(e => e.innerText.slice(0, 300))")
+        assert not shown, f"a results chapter shows code: {shown}"
     # no pandas index column: a table whose first body cells are row headers (th) numbering the rows 0, 1, 2
     index_columns = page.eval_on_selector_all(
         "table", "ts => ts.filter(t => { const hs = [...t.querySelectorAll('tbody tr > th:first-child')]"

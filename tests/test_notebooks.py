@@ -63,12 +63,18 @@ def test_table_rows_per_experiment(smoke):
     assert sorted(t1["mu"].unique()) == [0.2, 0.25] and sorted(t1["threshold"].unique()) == [1e-6, 1e-3, 0.5]
     f1 = pd.read_csv(out / "figure1_pruning_tradeoff.csv")
     assert sorted(zip(f1["selection"], f1["mu"])) == [("group_sparsity", 0.0), ("group_sparsity", 0.2),
-                                                      ("group_sparsity", 0.25), ("random", 0.25)]
+                                                      ("group_sparsity", 0.25), ("random", 0.25), ("width", 0.0)]
+    unpruned_rows = (f1["mu"] == 0) & (f1["selection"] == "group_sparsity")
+    width = f1[f1["selection"] == "width"].iloc[0]  # the width baseline: the unpruned network at C=3, nothing pruned
+    unpruned = f1[unpruned_rows].iloc[0]
+    assert (width["channels"], unpruned["channels"], width["ops_pruned"]) == (3, 4, 0)
+    assert width["params"] < unpruned["params"]
+    assert width["weights_pruned_pct"] == pytest.approx(100 * (1 - width["params"] / unpruned["params"]))
     # a retrained network has exactly the weights operation pruning left (gates are not weights)
     pruned = t1[t1["threshold"] == 1e-6].set_index("mu")["params"]
     gs = f1[(f1["selection"] == "group_sparsity") & (f1["mu"] > 0)]
     assert (gs["params"].to_numpy() == pruned.loc[gs["mu"]].to_numpy()).all()
-    assert (f1.loc[f1["mu"] == 0, "params"] == t1["params_unpruned"].iloc[0]).all()
+    assert (f1.loc[unpruned_rows, "params"] == t1["params_unpruned"].iloc[0]).all()
     rnd = f1[f1["selection"] == "random"]  # matched: as many ops of each type, the weights left within 1 %
     assert (abs(rnd["params"].to_numpy() / pruned.loc[rnd["mu"]].to_numpy() - 1) <= 0.01).all()
     ops = t1[t1["threshold"] == 1e-6].set_index("mu")["ops_pruned"]
@@ -112,9 +118,13 @@ def test_smoke_run_prunes_and_learns(smoke):
     f1 = pd.read_csv(out / "figure1_pruning_tradeoff.csv")
     if "same_network_as" in f1:  # a mu that pruned a smaller mu's network is retrained there, once
         f1 = f1[f1["same_network_as"].isna()]
+    # the width baseline (C=3, 1,747 weights) is narrower than every network TRAINED was set for: it reached 34.8 %
+    # when first run (2026-12-03), so it is held to the lower floor, stated above for the penalised networks
+    width = f1["selection"] == "width"
     for name, acc in [("table 2", t2["test_acc"]), ("table 3", 100 - t3["test_error"]),
-                      ("figure 1", f1["acc_retrained"])]:
+                      ("figure 1", f1.loc[~width, "acc_retrained"])]:
         assert (acc >= TRAINED).all(), (name, acc.tolist())
+    assert width.any() and (f1.loc[width, "acc_retrained"] >= PENALISED).all(), f1.loc[width, "acc_retrained"]
 
 
 def test_claim_discussion_is_computed_from_the_results(smoke):

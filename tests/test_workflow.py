@@ -31,7 +31,8 @@ def test_smoke_plan_runs_searches_before_their_evaluations():
         "evaluate/gsnas-darts-seed0-eval0", "evaluate/darts-darts-seed0-eval0", "evaluate/random-darts-seed0-eval0",
         "evaluate/gsnas-s2-seed0-eval0", "evaluate/darts-s2-seed0-eval0", "evaluate/DARTS_V2-darts-seed0-eval0",
         "operation_pruning/mu0.2-seed0", "operation_pruning/mu0.25-seed0",
-        "retrain/unpruned-seed0", "retrain/mu0.2-seed0", "retrain/mu0.25-seed0", "retrain/random-mu0.25-seed0"]
+        "retrain/unpruned-seed0", "retrain/mu0.2-seed0", "retrain/mu0.25-seed0", "retrain/random-mu0.25-seed0",
+        "retrain/width-C3-seed0"]
     assert plan.needs("evaluate/darts-darts-seed0-eval0") == ["results/smoke/runs/search/darts-darts-seed0/rows.json"]
     assert plan.needs("evaluate/DARTS_V2-darts-seed0-eval0") == []  # the published cell: no search
     assert plan.jobs["evaluate/gsnas-s2-seed0-eval0"].params == {"method": "gsnas", "space": "s2", "seed_search": 0,
@@ -43,6 +44,8 @@ def test_smoke_plan_runs_searches_before_their_evaluations():
     # a retraining reads every smaller mu's pruned network too: one that pruned the same network is retrained once
     assert plan.needs("retrain/mu0.25-seed0") == [pruning(0.2), pruning(0.25)]
     assert plan.needs("retrain/unpruned-seed0") == []
+    assert plan.jobs["retrain/width-C3-seed0"].params == {"mu": 0.0, "seed": 0, "selection": "width", "channels": 3}
+    assert plan.needs("retrain/width-C3-seed0") == []  # the width baseline prunes nothing: it waits for nothing
     assert plan.jobs["search/gsnas-darts-seed0-penalty_only"].params == {"space": "darts", "seed": 0,
                                                                          "control": "penalty_only"}
     assert plan.needs("search/gsnas-darts-seed0-penalty_only") == ["results/smoke/runs/search/gsnas-darts-seed0/rows.json"]
@@ -62,7 +65,8 @@ def test_paper_plan_is_the_papers_protocol():
 
 
 def test_cpu_plan_has_what_the_claims_need():
-    """>= 3 searches per method and space, >= 6 mus, >= 2 retraining seeds, the random control at >= 3 mus."""
+    """>= 3 searches per method and space, >= 6 mus, >= 2 retraining seeds, the random control at >= 3 mus, the
+    width baseline at >= 3 widths."""
     plan = workflow.Plan("cpu")
     runs = set(plan.jobs)
     for method in ("gsnas", "darts", "random"):
@@ -72,8 +76,10 @@ def test_cpu_plan_has_what_the_claims_need():
     assert "evaluate/DARTS_V2-darts-seed0-eval0" in runs
     prof = plan.prof
     assert len(prof["mus"]) >= 6 and len(prof["retrain_seeds"]) >= 2 and len(prof["random_pruning_mus"]) >= 3
-    retrains = (1 + len(prof["mus"]) + len(prof["random_pruning_mus"])) * len(prof["retrain_seeds"])
-    assert sum(j.notebook == "retrain" for j in plan.jobs.values()) == retrains == (1 + 8 + 4) * 2
+    assert len(prof["width_channels"]) >= 3
+    retrains = (1 + len(prof["mus"]) + len(prof["random_pruning_mus"]) + len(prof["width_channels"])) * len(
+        prof["retrain_seeds"])
+    assert sum(j.notebook == "retrain" for j in plan.jobs.values()) == retrains == (1 + 8 + 4 + 3) * 2
 
 
 def test_gpus_above_one_train_under_torchrun(tmp_path):
@@ -88,6 +94,7 @@ def test_gpus_above_one_train_under_torchrun(tmp_path):
 @pytest.mark.parametrize("profile, message", [
     ("nope", "unknown profile 'nope'"),
     ("random_pruning_mus: [0.5]", "random_pruning_mus in profile bad.yaml must be a list of the profile's mus"),
+    ("width_channels: [6, 0]", "width_channels in profile bad.yaml must be a list of integers >= 1, got [6, 0]"),
     ("reference_cells: [DARTS_V9]", "unknown genotype 'DARTS_V9'"),
     ("subspaces: [s2, s9]", "unknown search space 's9'"),
     ("resources: {search: {gpu: 2}}", "unknown resource(s) ['gpu']"),

@@ -96,10 +96,10 @@ def mu_controls_sparsity(t: dict) -> dict:
 
 def pruned_network(df: pd.DataFrame) -> pd.Series:
     """Per Figure 1 row, which pruned network it retrains: the weights group sparsity left at its mu (NaN
-    where that mu has no group-sparsity row). mus that prune the same network share it, and their
-    retrainings with one seed are the same run."""
+    where that mu has no group-sparsity row, and for the width baseline's narrower networks, which are their
+    own). mus that prune the same network share it, and their retrainings with one seed are the same run."""
     gs = df[df["selection"] == "group_sparsity"].groupby("mu")["params"].first()
-    return df["mu"].map(gs)
+    return df["mu"].map(gs).where(df["selection"] != "width")
 
 
 def better_than_random_pruning(t: dict) -> dict:

@@ -33,23 +33,27 @@ def paper_table1() -> Table:
     return Table(df, "paper_table1", {"mu": "{:g}"} | {c: "{:.2f}" for c in df.columns if c != "mu"})
 
 
+SELECTION_LABELS = {"group_sparsity": "group sparsity (ProxSGD)", "random": "random removal (control)",
+                    "width": "narrower unpruned network (width baseline)"}
+
+
 def figure1(res: Results):
     """Accuracy after retraining vs % of weights pruned, same axes: ours (left; each retraining a point, the
-    line joins the means; group sparsity and the random-pruning control) and the authors' logs (right)."""
+    line joins the means; group sparsity, the random-pruning control and the width baseline) and the authors'
+    logs (right)."""
     ours = res["figure1_pruning_tradeoff"].copy()
     if "selection" not in ours:
         ours["selection"] = "group_sparsity"
-    n = ours.groupby(["selection", "mu"]).size()
+    n = ours.groupby(["selection", "mu", *(["channels"] if "channels" in ours else [])], dropna=False).size()
     # mus that prune the very same network ran the same retrainings: one point each
     ours["network"] = pruned_network(ours).fillna(ours["params"])
     ours = ours.drop_duplicates(["selection", "network", "seed"])
-    ours["selection"] = ours["selection"].map({"group_sparsity": "group sparsity (ProxSGD)",
-                                               "random": "random removal (control)"})
-    base = ours[ours["mu"] == 0]  # the unpruned network starts both curves
-    both = pd.concat([ours, base.assign(selection="random removal (control)")]) \
-        if (ours["selection"] == "random removal (control)").any() else ours
+    ours["selection"] = ours["selection"].map(SELECTION_LABELS)
+    base = ours[(ours["mu"] == 0) & (ours["selection"] == SELECTION_LABELS["group_sparsity"])]
+    others = [s for s in (SELECTION_LABELS["random"], SELECTION_LABELS["width"]) if (ours["selection"] == s).any()]
+    both = pd.concat([ours, *(base.assign(selection=s) for s in others)])  # the unpruned network starts every curve
     fig, (a, b) = plt.subplots(1, 2, figsize=(9.2, 4.4), sharex=True)
-    palette = {"group sparsity (ProxSGD)": "tab:blue", "random removal (control)": "tab:orange"}
+    palette = dict(zip(SELECTION_LABELS.values(), ("tab:blue", "tab:orange", "tab:green")))
     sns.scatterplot(data=ours, x="weights_pruned_pct", y="acc_retrained", hue="selection", palette=palette,
                     alpha=0.6, ax=a)
     means = both.groupby(["selection", "network"], as_index=False)[["weights_pruned_pct", "acc_retrained"]].mean()

@@ -115,6 +115,12 @@ def better_than_random_pruning(t: dict) -> dict:
     df = _table(t, "figure1_pruning_tradeoff", "selection", "mu", "acc_retrained", "params")
     if df is None or "random" not in set(df["selection"]):
         return {**row, "our_evidence": "no random-pruning control", "verdict": INCONCLUSIVE}
+    rnd = df[df["selection"] == "random"]
+    if "random_control" not in rnd or not (rnd["random_control"] == "matched").all():  # rows before matching
+        row["criterion"] = row["criterion"].replace(
+            "a matched random removal (as many operations of each type, the same weights within 1 %)",
+            "random removal of as many weights (these rows predate the matched control: weighted ops only, drawn "
+            "until the weights left were no more than the pruned network's)")
     df = df.assign(network=pruned_network(df)).dropna(subset=["network"])
     parts, diffs = [], []
     # stratified by pruned network: accuracy differs more across sparsities than between selections

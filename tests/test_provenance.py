@@ -65,8 +65,13 @@ def test_provenance_line_names_the_csv_checksum_rows_commits_and_commands(smoke,
     df.loc[0, "git_dirty"] = True  # a row made from changed code: flagged, and the checksum moves
     df.to_csv(csv, index=False)
     changed = Provenance(results, "report_nas")("table2_darts_space").data
-    assert "1 row(s) from uncommitted changes" in changed
+    assert "1 row(s) from uncommitted changes" in changed and "not recorded" not in changed
     assert hashlib.sha256(csv.read_bytes()).hexdigest()[:12] in changed and changed != line
+    df["git_dirty"] = df["git_dirty"].astype(object)
+    df.loc[1, "git_dirty"] = None  # a row from before the flag: counted apart, never as committed code
+    df.to_csv(csv, index=False)
+    assert "1 row(s) from uncommitted changes; for 1 older row(s) not recorded" in \
+        Provenance(results, "report_nas")("table2_darts_space").data
 
 
 def test_a_derived_table_names_the_commits_of_the_rows_it_was_computed_from(smoke):

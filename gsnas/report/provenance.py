@@ -65,11 +65,20 @@ def csv_facts(path) -> dict:
         commit = str(json.loads(path.read_text()).get("commit", "")) if path.suffix == ".json" else ""
         return {"file": _shown(path), "sha256": checksum(path), "rows": None,
                 "commits": [commit.removesuffix("+changes")] if commit else [],
-                "dirty": int(commit.endswith("+changes")) if commit else None}
+                "dirty": int(commit.endswith("+changes")) if commit else 0, "unflagged": 0 if commit else 1}
     df = pd.read_csv(path)
     commits = sorted(df["git_commit"].dropna().astype(str).unique()) if "git_commit" in df else []
-    dirty = int(df["git_dirty"].fillna(False).astype(bool).sum()) if "git_dirty" in df else None
-    return {"file": _shown(path), "sha256": checksum(path), "rows": len(df), "commits": commits, "dirty": dirty}
+    flag = df["git_dirty"] if "git_dirty" in df else pd.Series([None] * len(df), dtype=object)
+    return {"file": _shown(path), "sha256": checksum(path), "rows": len(df), "commits": commits,
+            "dirty": int((flag == True).sum()), "unflagged": int(flag.isna().sum())}  # noqa: E712 (NaN: not recorded)
+
+
+def _dirty_words(dirty: int, unflagged: int, rows: int | None) -> str:
+    """How many rows were made from code with uncommitted changes, and for how many that was not recorded."""
+    if rows is not None and unflagged >= rows:
+        return "whether from uncommitted changes: not recorded"
+    return f"{dirty} row(s) from uncommitted changes" + (
+        f"; for {unflagged} older row(s) not recorded" if unflagged else "")
 
 
 def inventory(folder) -> pd.DataFrame:
@@ -79,7 +88,8 @@ def inventory(folder) -> pd.DataFrame:
         f = csv_facts(path)
         rows.append({"file": path.name, "sha256 (first 12)": f["sha256"], "rows": f["rows"],
                      "commits": ", ".join(f["commits"]) or "–",
-                     "rows from uncommitted code": "not recorded" if f["dirty"] is None else f["dirty"]})
+                     "rows from uncommitted code": "not recorded" if f["unflagged"] >= (f["rows"] or 1) else
+                     f"{f['dirty']}" + (f" ({f['unflagged']} not recorded)" if f["unflagged"] else "")})
     return pd.DataFrame(rows)
 
 
@@ -103,15 +113,16 @@ class Provenance:
             raise ValueError(f"no {path.name} in {_shown(self.folder)}: cannot say where this figure comes from")
         return path
 
-    def commits(self, facts: list[dict]) -> tuple[list[str], int | None]:
-        """The commits of the rows drawn (a derived table's are those of the tables it was computed from)."""
+    def commits(self, facts: list[dict]) -> tuple[list[str], int, int, int]:
+        """The commits of the rows drawn (a derived table's are those of the tables it was computed from), and
+        of those rows: how many came from uncommitted changes, how many predate that flag, how many in all."""
         sources = list(facts)
         if any(Path(f["file"]).stem in DERIVED for f in facts):
             sources += [csv_facts(p) for p in (self.folder / f"{t}.csv" for t in TABLES) if p.exists()]
         commits = sorted({c for f in sources for c in f["commits"]})
-        flags = [f["dirty"] for f in sources if f["commits"]]
-        dirty = None if not flags or any(d is None for d in flags) else sum(flags)
-        return commits, dirty
+        flagged = [f for f in sources if f["commits"]]
+        return commits, sum(f["dirty"] for f in flagged), sum(f["unflagged"] for f in flagged), sum(
+            f["rows"] or 1 for f in flagged)
 
     def commands(self, names) -> list[str]:
         data = list(dict.fromkeys(rebuild_command(self.path(n), self.profile) for n in names))
@@ -125,7 +136,7 @@ class Provenance:
 
         esc = html.escape
         facts = [csv_facts(self.path(n)) for n in names]
-        commits, dirty = self.commits(facts)
+        commits, dirty, unflagged, rows = self.commits(facts)
         files = ", ".join(f"<code>{esc(f['file'])}</code> (sha256 <code>{f['sha256']}</code>"
                           + (f", {f['rows']} rows)" if f["rows"] is not None else ")") for f in facts)
         made = ("rows from commit " + ", ".join(f"<code>{esc(c)}</code>" for c in commits)) if commits else \
@@ -134,8 +145,7 @@ class Provenance:
             committed = [c for c in (last_committed(self.path(n)) for n in names) if c]
             made += f" (the file was last committed at <code>{esc(committed[0])}</code>)" if committed else ""
         if commits:
-            made += (" (whether from uncommitted changes: not recorded)" if dirty is None else
-                     f" ({dirty} row(s) from uncommitted changes)")
+            made += f" ({_dirty_words(dirty, unflagged, rows)})"
         cmds = " then ".join(f"<code>{esc(c)}</code>" for c in self.commands(names))
         return HTML(f'<p class="provenance">Data: {files}; {made}.<br>Rebuild: {cmds}</p>')
 

@@ -20,7 +20,6 @@ from pathlib import Path
 import nbformat
 
 from .config import REPO
-from .report.summary import summary_markdown
 
 CHAPTERS = ("claims", "method", "operation_pruning", "nas", "robustness", "regime", "beyond", "reproduce")
 MATHJAX = REPO / "book" / "_static" / "mathjax"
@@ -29,6 +28,8 @@ MATHJAX_VERSION = "3.2.2"
 
 def execute_reports(results: Path, out: Path = REPO / "book" / "generated") -> list[Path]:
     import papermill as pm
+
+    from .report.summary import summary_markdown  # matplotlib and pandas: only when the book is built
 
     out.mkdir(parents=True, exist_ok=True)
     written = []

@@ -88,8 +88,7 @@ def inventory(folder) -> pd.DataFrame:
         f = csv_facts(path)
         rows.append({"file": path.name, "sha256 (first 12)": f["sha256"], "rows": f["rows"],
                      "commits": ", ".join(f["commits"]) or "–",
-                     "rows from uncommitted code": "not recorded" if f["unflagged"] >= (f["rows"] or 1) else
-                     f"{f['dirty']}" + (f" ({f['unflagged']} not recorded)" if f["unflagged"] else "")})
+                     "rows from uncommitted code": _dirty_words(f["dirty"], f["unflagged"], f["rows"])})
     return pd.DataFrame(rows)
 
 

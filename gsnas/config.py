@@ -251,12 +251,16 @@ SECTIONS = {"search": SearchConfig, "darts": DartsConfig, "evaluate": TrainConfi
 # random-pruning control at some of the mus (``random_pruning_mus``), the width baseline (the unpruned
 # network made narrower, ``width_channels``: C per retrained network, to compare pruned networks with plain
 # ones of as many weights), and the searches' controls on the darts space for every seed (``controls``:
-# permuted labels, the penalty alone; DARTS has the first).
+# permuted labels, the penalty alone; DARTS has the first). The evaluation budget's learning curves
+# (``learning_curve_cells``: genotype names, or a search method for its darts-space search with seed 0;
+# ``learning_curve_sizes``: training images per epoch, each trained with the evaluation protocol otherwise;
+# ``learning_curve_seeds``).
 PLAN = {"description": "the paper's protocol on CIFAR-10", "seeds": [0, 1, 2], "eval_seeds": [0, 1, 2],
         "subspaces": ["s1", "s2", "s4"], "subspace_seeds": [0, 1, 2],
         "mus": [1e-4, 2e-4, 5e-4, 2e-3, 4e-3],
         "random_seeds": [0, 1, 2], "reference_cells": ["DARTS_V2"], "retrain_seeds": [0],
-        "random_pruning_mus": [], "width_channels": [], "controls": []}
+        "random_pruning_mus": [], "width_channels": [], "controls": [],
+        "learning_curve_cells": [], "learning_curve_sizes": [], "learning_curve_seeds": [0]}
 
 
 # What one job of each notebook asks for (the paper's protocol on GPUs): Snakemake's threads and
@@ -268,7 +272,8 @@ RESOURCES = {"search": {"threads": 8, "gpus": 1, "mem_mb": 32000, "runtime": 288
              "darts_baseline": {"threads": 8, "gpus": 1, "mem_mb": 32000, "runtime": 2880},
              "evaluate": {"threads": 8, "gpus": 1, "mem_mb": 32000, "runtime": 4320},
              "operation_pruning": {"threads": 8, "gpus": 1, "mem_mb": 32000, "runtime": 5760},
-             "retrain": {"threads": 8, "gpus": 1, "mem_mb": 32000, "runtime": 5760}}
+             "retrain": {"threads": 8, "gpus": 1, "mem_mb": 32000, "runtime": 5760},
+             "learning_curve": {"threads": 8, "gpus": 1, "mem_mb": 32000, "runtime": 4320}}
 
 
 def load_profile(profile: str | Path) -> dict:
@@ -300,7 +305,7 @@ def load_profile(profile: str | Path) -> dict:
 
 
 def _check_plan(name, plan):
-    for key in ("seeds", "eval_seeds", "subspace_seeds", "random_seeds", "retrain_seeds"):
+    for key in ("seeds", "eval_seeds", "subspace_seeds", "random_seeds", "retrain_seeds", "learning_curve_seeds"):
         if not isinstance(plan[key], list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
                                                       for s in plan[key]):
             raise ValueError(f"{key} in profile {name} must be a list of integers >= 0, got {plan[key]!r}")
@@ -324,6 +329,20 @@ def _check_plan(name, plan):
                          f"got {plan['reference_cells']!r}")
     for name_ in plan["reference_cells"]:
         get_genotype(name_)
+    sizes = plan["learning_curve_sizes"]
+    if not isinstance(sizes, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes):
+        raise ValueError(f"learning_curve_sizes in profile {name} must be a list of integers >= 1 (training images "
+                         f"per epoch), got {sizes!r}")
+    cells = plan["learning_curve_cells"]
+    if not isinstance(cells, list):
+        raise ValueError(f"learning_curve_cells in profile {name} must be a list of genotype names or search "
+                         f"methods, got {cells!r}")
+    for cell in cells:
+        if cell not in ("gsnas", "darts", "random"):
+            get_genotype(cell)
+        elif 0 not in plan["random_seeds" if cell == "random" else "seeds"]:
+            raise ValueError(f"learning_curve_cells in profile {name}: {cell!r} is its darts-space search with "
+                             f"seed 0, which the profile's seeds do not hold")
     if not isinstance(plan["controls"], list):
         raise ValueError(f"controls in profile {name} must be a list of {list(CONTROLS[1:])}, got {plan['controls']!r}")
     for control in plan["controls"]:

@@ -68,7 +68,8 @@ def train(cfg: TrainConfig) -> dict:
     opt = torch.optim.SGD(net.parameters(), cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs, eta_min=cfg.lr_min)
     test_loader = _fit(run, cfg, net, opt, sched, {"model": net, "opt": opt, "sched": sched})
-    return run.finish({"test_acc": run.metrics[-1]["test_acc"], "params": weights(net),
+    return run.finish({"test_acc": run.metrics[-1]["test_acc"], "train_acc": run.metrics[-1]["train_acc"],
+                       "params": weights(net),
                        "genotype": net.genotype.to_dict()})
 
 

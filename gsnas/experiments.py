@@ -174,6 +174,26 @@ def run_random_search(profile="cpu", space="darts", seed=0, results=None) -> dic
 SEARCH_METHODS = ("gsnas", "darts", "random")  # what evaluate reads a cell from; else a genotype name (DARTS_V2)
 
 
+def found_cell(out: Path, method: str, space: str, seed_search: int) -> tuple[Genotype, dict]:
+    """The cell a search found (``method`` in ``SEARCH_METHODS``) and its search row, or a published cell by
+    name (DARTS_V2, on the darts space) and no row."""
+    if method in SEARCH_METHODS:
+        found = read_rows(out / "runs" / search_run(method, space, seed_search)).get("searches")
+        if not found:
+            raise ValueError(f"no {method} search on space {space!r} with seed {seed_search} in {out}: run it first")
+        search = found[-1]
+        if not isinstance(search["genotype"], str) or search["genotype"] in ("null", ""):
+            raise ValueError(f"the {method} search on {space!r} (seed {seed_search}) pruned a whole cell: no genotype")
+        return Genotype.from_json(search["genotype"]).simplify(), search
+    if space != "darts":
+        raise ValueError(f"reference cell {method!r} is a cell of the darts space, not of {space!r}")
+    try:
+        return get_genotype(method), {}
+    except ValueError:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(SEARCH_METHODS)} or a genotype name "
+                         "(DARTS_V2)") from None
+
+
 def run_evaluate(profile="cpu", method="gsnas", space="darts", seed_search=0, seed_eval=0, results=None,
                  processes=1, **overrides) -> dict:
     """Train the cell found by (method, space, seed_search) from scratch; a row of Table 2 or 3.
@@ -182,23 +202,7 @@ def run_evaluate(profile="cpu", method="gsnas", space="darts", seed_search=0, se
     """
     prof = load_profile(profile)
     out = results_dir(prof, results)
-    search = {}
-    if method in SEARCH_METHODS:
-        found = read_rows(out / "runs" / search_run(method, space, seed_search)).get("searches")
-        if not found:
-            raise ValueError(f"no {method} search on space {space!r} with seed {seed_search} in {out}: run it first")
-        search = found[-1]
-        if not isinstance(search["genotype"], str) or search["genotype"] in ("null", ""):
-            raise ValueError(f"the {method} search on {space!r} (seed {seed_search}) pruned a whole cell: no genotype")
-        genotype = Genotype.from_json(search["genotype"]).simplify()
-    elif space != "darts":
-        raise ValueError(f"reference cell {method!r} is a cell of the darts space, not of {space!r}")
-    else:
-        try:
-            genotype = get_genotype(method)
-        except ValueError:
-            raise ValueError(f"unknown method {method!r}; valid: {', '.join(SEARCH_METHODS)} or a genotype name "
-                             "(DARTS_V2)") from None
+    genotype, search = found_cell(out, method, space, seed_search)
     run_dir = out / "runs" / evaluate_run(method, space, seed_search, seed_eval)
     run_dir.mkdir(parents=True, exist_ok=True)
     genotype.save(run_dir / "genotype.json")
@@ -216,6 +220,34 @@ def run_evaluate(profile="cpu", method="gsnas", space="darts", seed_search=0, se
     else:
         row = {"space": space, **common, "test_error": 100.0 - res["test_acc"]}
         write_rows(run_dir, {"table3_subspaces": [row]})
+    return {**res, "row": row}
+
+
+def learning_curve_run(cell: str, train_size: int, seed: int) -> str:
+    return f"learning_curve/{cell}-n{train_size}-seed{seed}"
+
+
+def run_learning_curve(profile="cpu", cell="DARTS_V2", train_size=10000, seed=0, results=None, processes=1,
+                       **overrides) -> dict:
+    """One point of the evaluation budget's learning curve: ``cell`` (a genotype name, or a search method for its
+    darts-space search with seed 0) trained by the evaluation protocol on ``train_size`` images an epoch.
+
+    Each budget is a training of its own (its cosine schedule ends at that budget), not a snapshot of a longer
+    one: what an evaluation at that budget would report. ``gsnas.report.budget`` applies the doubling rule.
+    """
+    prof = load_profile(profile)
+    out = results_dir(prof, results)
+    genotype, _ = found_cell(out, cell, "darts", 0)
+    run_dir = out / "runs" / learning_curve_run(cell, train_size, seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    genotype.save(run_dir / "genotype.json")
+    cfg = config(prof, "evaluate", genotype=str(run_dir / "genotype.json"), seed=seed, train_size=train_size,
+                 out=str(run_dir), **overrides)
+    res = launch("evaluate", cfg, processes)
+    row = {"cell": cell, "train_size": train_size, "seed_eval": seed, "epochs": cfg.epochs,
+           "images_seen": train_size * cfg.epochs, "params_m": res["params"] / 1e6,
+           "train_acc": res["train_acc"], "test_acc": res["test_acc"], **_prov(prof, res)}
+    write_rows(run_dir, {"learning_curve": [row]})
     return {**res, "row": row}
 
 

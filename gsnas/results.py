@@ -30,6 +30,7 @@ TABLES = {
     "figure1_pruning_tradeoff": ["selection", "mu", "channels", "seed"],
     "table2_darts_space": ["method", "seed_search", "seed_eval"],
     "table3_subspaces": ["space", "method", "seed_search", "seed_eval"],
+    "learning_curve": ["cell", "train_size", "seed_eval"],
 }
 PROVENANCE = ["git_commit", "git_dirty", "profile", "dataset", "device", "torch_version", "timestamp", "wall_seconds"]
 CODE = ["gsnas", "notebooks", "Snakefile", "workflow", "pyproject.toml"]  # what makes a row; results/ is not code

@@ -36,7 +36,8 @@ def jobs(prof: dict) -> list[Job]:
 
     Table 2: GS-NAS, DARTS and random search on the darts space (``seeds``, ``random_seeds``) and the
     reference cells; Table 3: GS-NAS and DARTS on each subspace; Figure 1: each mu pruned, the unpruned
-    and each pruned network retrained per ``retrain_seeds``, the random-pruning control and the width baseline.
+    and each pruned network retrained per ``retrain_seeds``, the random-pruning control and the width baseline;
+    the evaluation budget's learning curves (``learning_curve_cells`` x ``learning_curve_sizes``).
     """
     searches = ([("gsnas", "search", "darts", s) for s in prof["seeds"]]
                 + [("darts", "darts_baseline", "darts", s) for s in prof["seeds"]]
@@ -73,6 +74,11 @@ def jobs(prof: dict) -> list[Job]:
         out += [Job("retrain", ex.retrain_run(0.0, seed, "width", c),  # the width baseline: no pruning to wait for
                     {"mu": 0.0, "seed": seed, "selection": "width", "channels": c})
                 for c in prof["width_channels"] for seed in prof["retrain_seeds"]]
+    # the evaluation budget's learning curves: each cell at each training-set size, the longest first
+    out += [Job("learning_curve", ex.learning_curve_run(cell, n, seed), {"cell": cell, "train_size": n, "seed": seed},
+                needs=(ex.search_run(cell, "darts", 0),) if cell in ex.SEARCH_METHODS else ())
+            for n in sorted(prof["learning_curve_sizes"], reverse=True) for cell in prof["learning_curve_cells"]
+            for seed in prof["learning_curve_seeds"]]
     gpus = {notebook: r["gpus"] for notebook, r in prof["resources"].items()}  # > 1: under torchrun
     return [replace(j, params={**j.params, "processes": gpus[j.notebook]}) if gpus[j.notebook] > 1 else j
             for j in out]
@@ -115,6 +121,8 @@ class Plan:
         sections = [s for s, r in ex.ROUTINES.items() if r.notebook == job.notebook]
         if job.notebook in ("operation_pruning", "retrain"):  # a retraining's network is operation pruning's
             sections = ["operation_pruning", "retrain"]
+        if job.notebook == "learning_curve":  # the evaluation protocol at other budgets
+            sections = ["evaluate"]
         return json.dumps({s: {**self.prof["common"], **self.prof[s]} for s in sections}, sort_keys=True)
 
     @property

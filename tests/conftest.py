@@ -24,6 +24,13 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers on two
     os.environ["OMP_NUM_THREADS"] = "1"
 
 
+def pytest_collection_modifyitems(items):
+    """A test that reads the smoke reproduction is slow (it may have to make it, ~4 min): `make test-fast` skips it."""
+    for item in items:
+        if "smoke" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

@@ -32,7 +32,7 @@ def test_smoke_plan_runs_searches_before_their_evaluations():
         "evaluate/gsnas-s2-seed0-eval0", "evaluate/darts-s2-seed0-eval0", "evaluate/DARTS_V2-darts-seed0-eval0",
         "operation_pruning/mu0.2-seed0", "operation_pruning/mu0.25-seed0",
         "retrain/unpruned-seed0", "retrain/mu0.2-seed0", "retrain/mu0.25-seed0", "retrain/random-mu0.25-seed0",
-        "retrain/width-C3-seed0"]
+        "retrain/width-C3-seed0", "learning_curve/DARTS_V2-n1024-seed0", "learning_curve/DARTS_V2-n512-seed0"]
     assert plan.needs("evaluate/darts-darts-seed0-eval0") == ["results/smoke/runs/search/darts-darts-seed0/rows.json"]
     assert plan.needs("evaluate/DARTS_V2-darts-seed0-eval0") == []  # the published cell: no search
     assert plan.jobs["evaluate/gsnas-s2-seed0-eval0"].params == {"method": "gsnas", "space": "s2", "seed_search": 0,

@@ -74,6 +74,34 @@ def difference(a, b) -> Difference:
     return Difference(a.mean() - b.mean(), se, df, (na, nb), pooled_sd([a, b]))
 
 
+def contrast(groups, coef) -> Difference:
+    """sum_i coef_i mean(group_i), a linear contrast of independent groups' means (positive coefficients against
+    negative ones, each side summing to 1 in use): Welch's standard error and Welch-Satterthwaite degrees of
+    freedom. n per side is its effective number of runs, (sum |c|)^2 / sum c^2 / n_i. Groups with coefficient 0
+    play no part; one with a single run leaves the contrast without an interval."""
+    used = [(float(c), _values(g)) for c, g in zip(coef, groups) if c != 0]
+    if not used or any(len(g) == 0 for _, g in used):
+        return Difference(math.nan, math.nan, math.nan, (0, 0), math.nan)
+    diff = sum(c * g.mean() for c, g in used)
+    n = tuple(int(sum(abs(c) for c, _ in side) ** 2 / sum(c ** 2 / len(g) for c, g in side)) if side else 0
+              for side in ([u for u in used if u[0] > 0], [u for u in used if u[0] < 0]))
+    sd = pooled_sd([g for _, g in used])
+    if any(len(g) < 2 for _, g in used):
+        return Difference(diff, math.nan, math.nan, n, sd)
+    terms = [c ** 2 * g.var(ddof=1) / len(g) for c, g in used]
+    var = sum(terms)
+    df = var ** 2 / sum(t ** 2 / (len(g) - 1) for t, (_, g) in zip(terms, used)) if var > 0 else math.inf
+    return Difference(diff, math.sqrt(var), df, n, sd)
+
+
+def interpolated(a, below, above, w: float) -> Difference:
+    """mean(a) - (w mean(below) + (1 - w) mean(above)): ``a`` against a curve read between two of its points
+    (``w`` in [0, 1], linear interpolation), as a ``contrast``."""
+    if not 0 <= w <= 1:
+        raise ValueError(f"interpolation weight must be in [0, 1], got {w!r}")
+    return contrast([a, below, above], [1.0, -w, w - 1.0])
+
+
 def from_summary(mean_a: float, sd_a: float, n_a: int, mean_b: float, sd_b: float, n_b: int) -> Difference:
     """``difference`` from published means, SDs and n (a paper's table)."""
     va, vb = sd_a ** 2 / n_a, sd_b ** 2 / n_b

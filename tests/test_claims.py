@@ -139,3 +139,44 @@ def test_every_claim_says_what_would_have_refuted_it():
     from gsnas.report.discussion import REFUTED_BY
 
     assert set(claims.ledger({})["claim_id"]) == set(REFUTED_BY)
+
+
+def _width(gs: dict, width: dict, unpruned=(90.0, 90.2)):
+    """gs: {params: accuracies} of pruned networks; width: {(channels, params): accuracies}; unpruned at 1000."""
+    rows = [{"selection": "group_sparsity", "mu": 0.0, "channels": 8, "seed": i, "acc_retrained": a, "params": 1000}
+            for i, a in enumerate(unpruned)]
+    rows += [{"selection": "group_sparsity", "mu": round(1 - p / 1000, 3), "channels": 8, "seed": i,
+              "acc_retrained": a, "params": p} for p, accs in gs.items() for i, a in enumerate(accs)]
+    rows += [{"selection": "width", "mu": 0.0, "channels": c, "seed": i, "acc_retrained": a, "params": p}
+             for (c, p), accs in width.items() for i, a in enumerate(accs)]
+    return {"figure1_pruning_tradeoff": pd.DataFrame(rows)}
+
+
+def test_width_claim_reads_the_width_curve_at_each_pruned_networks_weights():
+    width = {(6, 600): [86.0, 86.2], (7, 800): [88.0, 88.2]}
+    # 650 weights: a quarter of the way from C=6 to C=7, the curve is 86.6 there; 87.4 is 0.8 above it
+    row = claims.better_than_width(_width({650: [87.3, 87.5]}, width))
+    assert row["verdict"] == "reproduced" and row["difference"] == pytest.approx(0.8)
+    assert "between C=6 and C=7" in row["our_evidence"]
+    row = claims.better_than_width(_width({650: [85.7, 85.9]}, width))
+    assert row["verdict"] == "not reproduced" and row["difference"] == pytest.approx(-0.8)
+    # 900 weights: between C=7 and the unpruned network (89.1 there); 500: narrower than the curve, not scored
+    row = claims.better_than_width(_width({900: [89.0, 89.2], 500: [70.0, 71.0]}, width))
+    assert row["difference"] == pytest.approx(0.0) and row["verdict"] == "inconclusive"
+    assert "between C=7 and unpruned" in row["our_evidence"] and "not scored: outside the width curve" in row["our_evidence"]
+    assert claims.better_than_width(_width({700: [87.8, 88.0]}, {}))["verdict"] == "inconclusive"  # no baseline
+
+
+def test_width_claim_counts_width_runs_shared_by_two_networks_once():
+    """Two networks read between the same widths share those runs: the mean difference is one contrast, with the
+    width groups' coefficients summed, not two independent differences (``combined``) that would halve their variance."""
+    width = {(6, 600): [86.0, 86.4], (7, 800): [88.0, 88.6]}
+    t = _width({650: [87.3, 87.5], 750: [87.9, 88.3]}, width)
+    row = claims.better_than_width(t)
+    from gsnas import stats
+    # 650: 0.75 * C6 + 0.25 * C7; 750: 0.25 * C6 + 0.75 * C7; the mean: 0.5 each, both networks 0.5
+    ref = stats.contrast([[87.3, 87.5], [87.9, 88.3], [86.0, 86.4], [88.0, 88.6]], [0.5, 0.5, -0.5, -0.5])
+    assert (row["difference"], row["ci_low"], row["ci_high"], row["df"]) == pytest.approx((ref.diff, ref.lo, ref.hi, ref.df))
+    parts = [stats.interpolated([87.3, 87.5], [86.0, 86.4], [88.0, 88.6], 0.75),
+             stats.interpolated([87.9, 88.3], [86.0, 86.4], [88.0, 88.6], 0.25)]
+    assert stats.combined(parts).se < ref.se  # what treating them as independent would have claimed

@@ -26,6 +26,7 @@ SCHEMAS = {
                            "search_hours", "search_acc_before", "gap_1e-06", "gap_discrete", "genotype"],
     "table3_subspaces": ["space", "method", "seed_search", "seed_eval", "test_error", "params_m", "param_free_share",
                          "noise_ops", "genotype"],
+    "learning_curve": ["cell", "train_size", "seed_eval", "epochs", "images_seen", "params_m", "train_acc", "test_acc"],
 }
 
 # tests/nbval/<reference>.ipynb: the smoke run's notebook it pins down (tests/nbval/regenerate.py makes them)
@@ -41,7 +42,7 @@ def test_every_notebook_ran(smoke):
     assert smoke.timings[-1]["notebook"] == "TOTAL" and all(r["status"] == "ok" for r in smoke.timings)
     assert all((smoke.results / "notebooks" / n).exists() for n in names)
     assert {job.notebook for job in plan} == {"operation_pruning", "retrain", "search", "darts_baseline",
-                                              "random_search", "evaluate"}
+                                              "random_search", "evaluate", "learning_curve"}
 
 
 @pytest.mark.parametrize("table", SCHEMAS)
@@ -87,6 +88,11 @@ def test_table_rows_per_experiment(smoke):
     t3 = pd.read_csv(out / "table3_subspaces.csv")
     assert sorted(zip(t3["space"], t3["method"])) == [("s2", "darts"), ("s2", "gsnas")]
     assert t3["test_error"].between(0, 100).all() and (t3["noise_ops"] == 0).all()  # s2 has no noise op
+    lc = pd.read_csv(out / "learning_curve.csv")  # one training per budget; the protocol's one is Table 2's run
+    assert sorted(zip(lc["cell"], lc["train_size"])) == [("DARTS_V2", 512), ("DARTS_V2", 1024)]
+    assert (lc["images_seen"] == lc["train_size"] * lc["epochs"]).all()
+    same = lc[lc["train_size"] == 1024]["test_acc"].iloc[0]  # the smoke protocol trains on 1,024 images, seed 0
+    assert same == t2.loc[t2["method"] == "DARTS_V2", "test_acc"].iloc[0]
     claims = pd.read_csv(out / "claims.csv")
     assert len(claims) == len(CLAIMS) and set(claims["verdict"]) <= {"reproduced", "not reproduced", "inconclusive",
                                                                      "holds by construction"}

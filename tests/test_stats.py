@@ -56,3 +56,29 @@ def test_a_papers_table_gives_the_same_interval_as_its_runs_would():
     runs = stats.difference(a, b)
     table = stats.from_summary(np.mean(a), np.std(a, ddof=1), 3, np.mean(b), np.std(b, ddof=1), 3)
     assert (table.lo, table.hi, table.df) == pytest.approx((runs.lo, runs.hi, runs.df))
+
+
+def test_a_curve_read_between_two_points_is_welch_at_either_point():
+    a, below, above = [85.0, 85.4, 85.1], [84.7, 85.1], [86.1, 86.3, 86.6]
+    for w, other in ((1.0, below), (0.0, above)):
+        d, ref = stats.interpolated(a, below, above, w), stats.difference(a, other)
+        assert (d.diff, d.lo, d.hi, d.df) == pytest.approx((ref.diff, ref.lo, ref.hi, ref.df))
+    with pytest.raises(ValueError, match="1.5"):
+        stats.interpolated(a, below, above, 1.5)
+
+
+def test_a_curve_read_between_two_points_covers_the_truth_95_percent_of_the_time():
+    """Brute force: runs drawn with unequal spreads whose true contrast is 0; the interval must hold 0 ~95 % of times."""
+    rng = np.random.default_rng(0)
+    w, hits, reps = 0.3, 0, 2000
+    for _ in range(reps):
+        a, below, above = rng.normal(0.6, 1.0, 3), rng.normal(0.0, 0.5, 3), rng.normal(2.0, 1.5, 4)
+        d = stats.interpolated(a, below, above, w)  # truth: 0.6 - (0.3 * 0 + 0.7 * 2.0) = -0.8
+        hits += d.lo <= -0.8 <= d.hi
+    assert 0.93 <= hits / reps <= 0.975
+
+
+def test_a_two_group_contrast_is_welchs_difference():
+    a, b = [86.1, 86.3, 86.0, 86.6], [87.0, 87.5, 86.6]
+    d, ref = stats.contrast([a, b], [1, -1]), stats.difference(a, b)
+    assert (d.diff, d.lo, d.hi, d.df) == pytest.approx((ref.diff, ref.lo, ref.hi, ref.df)) and d.n == ref.n

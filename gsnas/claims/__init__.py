@@ -23,10 +23,10 @@ from .common import BY_CONSTRUCTION, CHANCE, COLUMNS, gate_bound, per_search  # 
 from .nas import (ACC_DROP_MAX, JACCARD_MAX, competitive_with_darts, darts_degenerates, darts_margin,  # noqa: F401
                   no_param_free_ops, no_search_gap, noise_never_survives, random_share, selection_reads_data,
                   subspace_cells_without_param_free_ops, subspace_error)
-from .pruning import (better_than_random_pruning, flat_margin, graceful_degradation, mu_controls_sparsity,  # noqa: F401
-                      pruned_network, zero_gap_pruning)
+from .pruning import (better_than_random_pruning, better_than_width, flat_margin, graceful_degradation, mu_controls_sparsity,  # noqa: F401
+                      pruned_network, width_curve, zero_gap_pruning)
 
-CLAIMS = (zero_gap_pruning, graceful_degradation, mu_controls_sparsity, better_than_random_pruning,
+CLAIMS = (zero_gap_pruning, graceful_degradation, mu_controls_sparsity, better_than_random_pruning, better_than_width,
           competitive_with_darts, no_param_free_ops, no_search_gap, subspace_error, darts_degenerates,
           subspace_cells_without_param_free_ops, noise_never_survives, selection_reads_data)
 

@@ -16,6 +16,8 @@ REFUTED_BY = {
                           "from the unpruned one",
     "mu_controls_sparsity": "a larger mu had pruned fewer weights than a smaller one",
     "group_sparsity_beats_random": "random removal of as many weights had retrained better, with the whole interval",
+    "group_sparsity_beats_width": "the pruned networks had retrained worse than the width curve at their weights, "
+                                  "with the whole interval of the mean difference",
     "competitive_with_darts": "GS-NAS's cells had differed from DARTS' by more than the margin, with the whole interval",
     "gsnas_cells_without_param_free_ops": "a GS-NAS cell on the darts space had kept a skip or a pool",
     "no_search_gap": "a GS-NAS search had lost accuracy at the 1e-6 threshold, or DARTS' gap had an interval below 0",
@@ -143,6 +145,19 @@ def _why_random(res):
                 for mu, r in per.iterrows()) + ".")
 
 
+def _why_width(res):
+    f = res["figure1_pruning_tradeoff"]
+    if "width" not in set(f["selection"]):
+        raise ValueError("no width baseline")
+    return ("A pruned network has fewer weights than the unpruned one, and so has the same network made narrower "
+            "(fewer channels in every cell, every operation kept). If pruning chose well, a pruned network should "
+            "retrain better than the narrower one of as many weights; the width baseline (retrained like the "
+            f"pruned networks, {res.scale('retrain', 'figure1_pruning_tradeoff')}) is read at each pruned "
+            "network's weights by linear interpolation between its two neighbouring widths (Figure 1 draws the "
+            "curve). The test asks whether the choice of operations beats shrinking every operation alike, not "
+            "whether the pruned network is good.")
+
+
 def training_spread(res: Results):
     """The SD of one training, pooled over the networks of Figure 1 retrained more than once (a network once per
     set of runs: mus that prune the same network share them): (sd, networks, df), or None."""
@@ -250,7 +265,8 @@ def _why_reads_data(res):
 
 
 _WHY = {"zero_gap_pruning": _why_zero_gap, "accuracy_vs_pruned": _why_graceful, "mu_controls_sparsity": _why_mu,
-        "group_sparsity_beats_random": _why_random, "competitive_with_darts": _why_competitive,
+        "group_sparsity_beats_random": _why_random, "group_sparsity_beats_width": _why_width,
+        "competitive_with_darts": _why_competitive,
         "gsnas_cells_without_param_free_ops": _why_param_free, "no_search_gap": _why_search_gap,
         "darts_degenerates": _why_degenerates, "gsnas_subspace_cells_without_param_free_ops": _why_subspace_param_free,
         "table3_gsnas_beats_darts": _why_table3, "noise_never_survives_s4": _why_noise,
@@ -262,6 +278,7 @@ def claims(res: Results) -> Table:
     df = pd.read_csv(res.folder / "claims.csv")
     chapter = {"zero_gap_pruning": "operation_pruning", "accuracy_vs_pruned": "operation_pruning",
                "mu_controls_sparsity": "operation_pruning", "group_sparsity_beats_random": "operation_pruning",
+               "group_sparsity_beats_width": "operation_pruning",
                "competitive_with_darts": "nas", "gsnas_cells_without_param_free_ops": "nas", "no_search_gap": "nas",
                "darts_degenerates": "robustness", "gsnas_subspace_cells_without_param_free_ops": "robustness",
                "table3_gsnas_beats_darts": "robustness", "noise_never_survives_s4": "robustness",

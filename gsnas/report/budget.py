@@ -13,9 +13,14 @@ import pandas as pd
 import seaborn as sns
 
 from ..results import Results
-from .table import Table
+from .table import METHODS, Table
 
 GAIN = 0.5  # points of test accuracy: a doubling of the budget that gains less is not worth its cost
+
+
+def cell_label(cell: str) -> str:
+    """A published cell by name; a search method's cell as the cell its darts-space search with seed 0 found."""
+    return METHODS.get(cell, cell) if cell not in ("gsnas", "darts", "random") else f"{METHODS[cell]} cell, search seed 0"
 
 
 def learning_curves(res: Results) -> pd.DataFrame:
@@ -28,6 +33,7 @@ def learning_curves(res: Results) -> pd.DataFrame:
     out["minutes"] /= 60
     nxt = out.groupby("cell")[["images_seen", "test_acc"]].shift(-1)
     out["gain_next_doubling"] = (nxt["test_acc"] - out["test_acc"]).where(nxt["images_seen"] == 2 * out["images_seen"])
+    out["cell"] = out["cell"].map(cell_label)
     return out
 
 
@@ -56,7 +62,7 @@ def budget_table(res: Results) -> Table:
 def learning_curve_figure(res: Results, profile_images: float | None = None):
     """Test accuracy (each seed a point, the mean a line) and last-epoch train accuracy (dashed) against the images
     seen, on a log2 axis; a vertical line at the profile's evaluation budget."""
-    df = res["learning_curve"]
+    df = res["learning_curve"].assign(cell=lambda d: d["cell"].map(cell_label))
     curves = learning_curves(res)
     fig, ax = plt.subplots(figsize=(6.6, 3.6))
     palette = dict(zip(sorted(df["cell"].unique()), sns.color_palette("deep")))
@@ -98,8 +104,12 @@ def budget_text(res: Results, gain: float = GAIN) -> str:
     if met:
         text += f"It is met at {images:,.0f} images seen. "
     elif not math.isnan(images):
-        text += (f"No measured budget meets it: up to {images:,.0f} images, the largest measured for every cell, "
-                 "each doubling still gains at least that much (or its next doubling is not measured). ")
+        last = curves.dropna(subset=["gain_next_doubling"]).groupby("cell").last()
+        text += (f"No measured budget meets it, up to {images:,.0f} images (the largest measured for every cell): "
+                 "the last doubling measured still gains " + ", ".join(
+                     f"{r.gain_next_doubling:+.2f} points ({cell}, {r.images_seen:,.0f} to {2 * r.images_seen:,.0f} images)"
+                     for cell, r in last.iterrows()) + ". The fallback then applies: the largest budget the "
+                 "reproduction's total (12 hours on 2 cores) affords. ")
     if not math.isnan(have):
         where = ("meets the rule" if met and have >= images else
                  f"falls short of it by {math.log2(images / have):.0f} doubling(s)" if met else

@@ -49,14 +49,12 @@ def chosen_budget(curves: pd.DataFrame, gain: float = GAIN) -> tuple[float, bool
 
 
 def budget_table(res: Results) -> Table:
-    c = learning_curves(res).rename(columns={
-        "cell": "cell", "images_seen": "images seen", "train_size": "images an epoch", "test_acc": "test accuracy (%)",
-        "test_sd": "SD", "train_acc": "train accuracy, last epoch (%)", "minutes": "minutes a training",
-        "gain_next_doubling": "gain of the next doubling (points)"})
-    return Table(c, "learning_curves", {"images seen": "{:,.0f}", "images an epoch": "{:,.0f}",
-                                        "test accuracy (%)": "{:.2f}", "SD": "{:.2f}", "n": "{:d}",
-                                        "train accuracy, last epoch (%)": "{:.2f}", "minutes a training": "{:.1f}",
-                                        "gain of the next doubling (points)": "{:+.2f}"})
+    c = learning_curves(res).drop(columns="train_size").rename(columns={
+        "images_seen": "images seen", "test_acc": "test (%)", "test_sd": "SD", "train_acc": "train, last epoch (%)",
+        "minutes": "minutes", "gain_next_doubling": "next doubling gains"})
+    return Table(c, "learning_curves", {"images seen": "{:,.0f}", "test (%)": "{:.2f}", "SD": "{:.2f}", "n": "{:d}",
+                                        "train, last epoch (%)": "{:.2f}", "minutes": "{:.1f}",
+                                        "next doubling gains": "{:+.2f}"})
 
 
 def learning_curve_figure(res: Results, profile_images: float | None = None):

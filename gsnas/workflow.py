@@ -121,9 +121,11 @@ class Plan:
         sections = [s for s, r in ex.ROUTINES.items() if r.notebook == job.notebook]
         if job.notebook in ("operation_pruning", "retrain"):  # a retraining's network is operation pruning's
             sections = ["operation_pruning", "retrain"]
-        if job.notebook == "learning_curve":  # the evaluation protocol at other budgets
-            sections = ["evaluate"]
-        return json.dumps({s: {**self.prof["common"], **self.prof[s]} for s in sections}, sort_keys=True)
+        settings = {s: {**self.prof["common"], **self.prof[s]} for s in sections}
+        if job.notebook == "learning_curve":  # the evaluation protocol at budgets of its own: not the protocol's
+            settings = {"evaluate": {k: v for k, v in {**self.prof["common"], **self.prof["evaluate"]}.items()
+                                     if k != "train_size"}}
+        return json.dumps(settings, sort_keys=True)
 
     @property
     def tables(self) -> list[str]:

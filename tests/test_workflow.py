@@ -65,21 +65,32 @@ def test_paper_plan_is_the_papers_protocol():
 
 
 def test_cpu_plan_has_what_the_claims_need():
-    """>= 3 searches per method and space, >= 6 mus, >= 2 retraining seeds, the random control at >= 3 mus, the
-    width baseline at >= 3 widths."""
+    """>= 5 searches per method on the darts space (3 on each subspace), >= 6 mus, >= 3 retraining seeds (the
+    random control's draws), the random control at >= 3 mus, the width baseline at >= 3 widths."""
     plan = workflow.Plan("cpu")
     runs = set(plan.jobs)
     for method in ("gsnas", "darts", "random"):
-        assert {f"search/{method}-darts-seed{s}" for s in range(3)} <= runs
+        assert {f"search/{method}-darts-seed{s}" for s in range(5)} <= runs
     for space in ("s1", "s2", "s4"):
         assert {f"evaluate/{m}-{space}-seed{s}-eval0" for m in ("gsnas", "darts") for s in range(3)} <= runs
     assert "evaluate/DARTS_V2-darts-seed0-eval0" in runs
     prof = plan.prof
-    assert len(prof["mus"]) >= 6 and len(prof["retrain_seeds"]) >= 2 and len(prof["random_pruning_mus"]) >= 3
+    assert len(prof["mus"]) >= 6 and len(prof["retrain_seeds"]) >= 3 and len(prof["random_pruning_mus"]) >= 3
     assert len(prof["width_channels"]) >= 3
     retrains = (1 + len(prof["mus"]) + len(prof["random_pruning_mus"]) + len(prof["width_channels"])) * len(
         prof["retrain_seeds"])
-    assert sum(j.notebook == "retrain" for j in plan.jobs.values()) == retrains == (1 + 8 + 4 + 3) * 2
+    assert sum(j.notebook == "retrain" for j in plan.jobs.values()) == retrains
+
+
+def test_a_learning_curve_reruns_for_the_evaluation_protocol_not_for_its_budget(tmp_path):
+    """A learning curve sets its own train_size: the protocol's budget must not rerun it, its other settings must."""
+    run, settings = "learning_curve/DARTS_V2-n5000-seed0", {}
+    for name, change in (("same", {}), ("budget", {"train_size": 777}), ("lr", {"lr": 0.01})):
+        prof = yaml.safe_load((PROFILES / "cpu.yaml").read_text())
+        prof["evaluate"].update(change)
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(prof))
+        settings[name] = workflow.Plan(tmp_path / f"{name}.yaml").settings(run)
+    assert settings["budget"] == settings["same"] != settings["lr"]
 
 
 def test_gpus_above_one_train_under_torchrun(tmp_path):

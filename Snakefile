@@ -49,7 +49,9 @@ for notebook in PLAN.notebooks:
         benchmark: f"{PLAN.results}/benchmarks/{{run}}.tsv"
         threads: res["threads"]
         resources: gpu=res["gpus"], mem_mb=res["mem_mb"], runtime=res["runtime"]
+        # the settings beside the rows: a fresh clone (no .snakemake metadata) still knows when they go stale
         shell: "papermill -k python3 --no-progress-bar {input.notebook} {log.notebook} {params.args}"
+               " && printf '%s\\n' {params.settings:q} > \"$(dirname {output.rows})/settings.json\""
 
 rule aggregate:
     input:

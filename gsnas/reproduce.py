@@ -3,7 +3,7 @@
     python -m gsnas.reproduce --profile cpu --jobs 2 [--results DIR] [-- SNAKEMAKE_ARGS]
 
 runs ``snakemake --cores JOBS --config profile=... --rerun-incomplete --keep-going -p``: only what is
-missing runs; a job that was interrupted runs again and resumes from its checkpoint; a failed
+missing or was made under other settings (``Plan.stale``) runs; a job that was interrupted runs again and resumes from its checkpoint; a failed
 notebook stops only its dependants, stays to be read (the job's log) and runs again next time.
 Each job gets the threads of its profile's ``resources`` (cpu: one): on a 2-core CPU,
 two one-thread jobs do more work than one two-thread job (benchmarks/RESULTS.md).
@@ -37,6 +37,11 @@ def run(profile: str, jobs: int = 1, results: str | None = None, extra=()) -> in
     plan = Plan(profile, results)
     folder = REPO / plan.results
     folder.mkdir(parents=True, exist_ok=True)
+    stale = plan.stale()
+    if stale:  # made under other or unrecorded settings: Snakemake's metadata may not know (a fresh clone)
+        print(f"{len(stale)} run(s) made under other settings run again: {', '.join(stale[:4])}"
+              f"{' ...' if len(stale) > 4 else ''}", flush=True)
+        extra = [*extra, "--forcerun", *map(plan.rows, stale)]
     cmd = command(profile, jobs, results, extra)
     bin_dir = os.path.dirname(sys.executable)  # papermill and python of this environment, in every job
     env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}

@@ -14,13 +14,22 @@ from __future__ import annotations
 
 import json
 import shlex
+import tempfile
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import yaml
 
 from . import experiments as ex
 from .config import CONTROLS, REPO, SECTIONS, config, load_profile
-from .results import ROWS, TABLES
+from .results import ROWS, TABLES, atomic_write_text
+
+SETTINGS = "settings.json"  # beside a run's rows: the settings of the profile they were made with (``settings``)
+# what a notebook's jobs read of the profile, where it is not their routines' sections: a retraining's network
+# is operation pruning's; a learning curve is the evaluation protocol at a budget it sets itself (``OWN``)
+READS = {"operation_pruning": ("operation_pruning", "retrain"), "retrain": ("operation_pruning", "retrain"),
+         "learning_curve": ("evaluate",)}
+OWN = {"learning_curve": ("train_size",)}
 
 
 @dataclass(frozen=True)
@@ -116,20 +125,67 @@ class Plan:
                         for k, v in params.items())
 
     def settings(self, run: str) -> str:
-        """What a job reads of the profile (its routines' sections), so that Snakemake reruns it when they change."""
-        job = self.jobs[run]
-        sections = [s for s, r in ex.ROUTINES.items() if r.notebook == job.notebook]
-        if job.notebook in ("operation_pruning", "retrain"):  # a retraining's network is operation pruning's
-            sections = ["operation_pruning", "retrain"]
-        settings = {s: {**self.prof["common"], **self.prof[s]} for s in sections}
-        if job.notebook == "learning_curve":  # the evaluation protocol at budgets of its own: not the protocol's
-            settings = {"evaluate": {k: v for k, v in {**self.prof["common"], **self.prof["evaluate"]}.items()
-                                     if k != "train_size"}}
-        return json.dumps(settings, sort_keys=True)
+        return settings(self.prof, self.jobs[run])
+
+    def stale(self) -> list[str]:
+        """The runs whose rows were made under settings other than the profile's now, or under unrecorded ones.
+
+        Snakemake reruns a job whose settings changed only from its own metadata (``.snakemake/``), which a
+        fresh clone or a copied results folder lacks: it would keep their rows. Each job leaves its settings
+        beside its rows (``SETTINGS``, written by the Snakefile), and ``gsnas.reproduce`` reruns these.
+        """
+        out = []
+        for run in self.jobs:
+            rows = REPO / self.rows(run)
+            stamp = rows.with_name(SETTINGS)
+            if rows.exists() and (not stamp.exists() or stamp.read_text().strip() != self.settings(run)):
+                out.append(run)
+        return out
 
     @property
     def tables(self) -> list[str]:
         return [f"{self.results}/{name}.csv" for name in [*TABLES, "timings", "claims"]]
+
+
+def settings(prof: dict, job: Job) -> str:
+    """What a job reads of the profile (its routines' sections, ``READS``, less what it sets itself, ``OWN``):
+    when this changes, its rows are stale (Snakemake's params; ``Plan.stale``)."""
+    sections = READS.get(job.notebook) or [s for s, r in ex.ROUTINES.items() if r.notebook == job.notebook]
+    own = OWN.get(job.notebook, ())
+    return json.dumps({s: {k: v for k, v in {**prof["common"], **prof[s]}.items() if k not in own}
+                       for s in sections}, sort_keys=True)
+
+
+def stamp_from_git(plan: Plan, profile_at) -> list[str]:
+    """Write the settings stamp of each run that has rows but none, where its rows' commit proves them current.
+
+    For results made before stamps existed: ``profile_at(commit)`` is the profile file's text at that
+    commit (None if unknown); a run is stamped when its rows come from one clean commit whose profile gives
+    the job the settings it has now. Every other unstamped run stays stale. Returns the runs stamped.
+    """
+    done = []
+    for run, job in plan.jobs.items():
+        rows = REPO / plan.rows(run)
+        if not rows.exists() or rows.with_name(SETTINGS).exists():
+            continue
+        provenance = {(r.get("git_commit"), r.get("git_dirty")) for table in json.loads(rows.read_text()).values()
+                      for r in table}
+        if len(provenance) != 1 or next(iter(provenance))[1] is not False:
+            continue
+        text = profile_at(next(iter(provenance))[0])
+        if text is None:
+            continue
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "profile.yaml"
+            path.write_text(text)
+            try:
+                old = load_profile(path)
+            except ValueError:  # an older profile the checks no longer accept: not provably current
+                continue
+        if settings(old, job) == plan.settings(run):
+            atomic_write_text(rows.with_name(SETTINGS), plan.settings(run) + "\n")
+            done.append(run)
+    return done
 
 
 def check(job_list: list[Job]) -> None:

@@ -315,3 +315,54 @@ def test_a_network_pruned_at_two_mus_is_retrained_once(tmp_path):
     aggregate(tmp_path, TABLES)
     from gsnas.results import Results
     assert Results(tmp_path)["figure1_pruning_tradeoff"]["mu"].tolist() == [0.2]  # the evidence lists it once
+
+
+def _rows(plan, run, commit="abc1234", dirty=False, stamp=None):
+    path = ROOT / plan.rows(run)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"searches": [{"git_commit": commit, "git_dirty": dirty}]}))
+    if stamp is not None:
+        path.with_name(workflow.SETTINGS).write_text(stamp + "\n")
+
+
+def test_rows_made_under_other_or_unrecorded_settings_are_stale(tmp_path):
+    """What a fresh clone's Snakemake cannot see (it has no metadata): the stamp beside the rows decides."""
+    plan = workflow.Plan("smoke", tmp_path)
+    current, unstamped, changed, missing = list(plan.jobs)[:4]
+    _rows(plan, current, stamp=plan.settings(current))
+    _rows(plan, unstamped)
+    _rows(plan, changed, stamp=plan.settings(changed).replace("}", ", \"lr\": 9}", 1))
+    assert plan.stale() == [unstamped, changed]
+
+
+def test_a_stamp_from_git_needs_one_clean_commit_whose_profile_gives_the_same_settings(tmp_path):
+    plan = workflow.Plan("smoke", tmp_path)
+    search, other, dirty, unknown, two = [r for r in plan.jobs if r.startswith("search/")][:5]
+    now = (PROFILES / "smoke.yaml").read_text()
+    before = yaml.safe_load(now)
+    before["search"]["epochs"] = before["darts"]["epochs"] = 99  # every search reads one of them
+    profiles = {"same": now, "other": yaml.safe_dump(before)}
+    _rows(plan, search, "same")
+    _rows(plan, other, "other")
+    _rows(plan, dirty, "same", dirty=True)
+    _rows(plan, unknown, "gone")
+    _rows(plan, two, "same")
+    rows = json.loads((ROOT / plan.rows(two)).read_text())
+    rows["searches"].append({"git_commit": "other", "git_dirty": False})
+    (ROOT / plan.rows(two)).write_text(json.dumps(rows))
+    assert workflow.stamp_from_git(plan, profiles.get) == [search]
+    assert plan.stale() == [other, dirty, unknown, two]
+
+
+def test_a_fresh_clone_reruns_a_run_whose_settings_changed(smoke, tmp_path):
+    """Without Snakemake's metadata (as in a fresh clone) a run made under other settings still runs again."""
+    out = shutil.copytree(smoke.results, tmp_path / "results", copy_function=shutil.copy2)
+    run = "search/random-darts-seed0"
+    stamp = out / "runs" / run / workflow.SETTINGS
+    assert stamp.read_text().strip() == workflow.Plan("smoke", out).settings(run)  # the Snakefile wrote it
+    stamp.write_text("{}\n")
+    proc = reproduce("smoke", out, "--dry-run")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = proc.stdout + proc.stderr
+    assert f"1 run(s) made under other settings run again: {run}" in log
+    assert f"{run}/rows.json" in log.split("Job stats")[0] and "evaluate/random-darts-seed0-eval0" in log

@@ -37,7 +37,9 @@ def run(profile: str, jobs: int = 1, results: str | None = None, extra=()) -> in
     plan = Plan(profile, results)
     folder = REPO / plan.results
     folder.mkdir(parents=True, exist_ok=True)
-    stale = plan.stale()
+    stale, asked = plan.stale(), [run for run in plan.jobs if plan.rows(run) in extra]
+    if asked:  # runs named as targets: rerun only what they need (--forcerun makes its files targets too)
+        stale = [run for run in stale if run in plan.upstream(asked)]
     if stale:  # made under other or unrecorded settings: Snakemake's metadata may not know (a fresh clone)
         print(f"{len(stale)} run(s) made under other settings run again: {', '.join(stale[:4])}"
               f"{' ...' if len(stale) > 4 else ''}", flush=True)

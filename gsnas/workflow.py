@@ -127,6 +127,16 @@ class Plan:
     def settings(self, run: str) -> str:
         return settings(self.prof, self.jobs[run])
 
+    def upstream(self, runs) -> set[str]:
+        """These runs and every run they need, directly or not."""
+        out, todo = set(), list(runs)
+        while todo:
+            run = todo.pop()
+            if run not in out:
+                out.add(run)
+                todo += self.jobs[run].needs
+        return out
+
     def stale(self) -> list[str]:
         """The runs whose rows were made under settings other than the profile's now, or under unrecorded ones.
 

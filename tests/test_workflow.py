@@ -366,3 +366,18 @@ def test_a_fresh_clone_reruns_a_run_whose_settings_changed(smoke, tmp_path):
     log = proc.stdout + proc.stderr
     assert f"1 run(s) made under other settings run again: {run}" in log
     assert f"{run}/rows.json" in log.split("Job stats")[0] and "evaluate/random-darts-seed0-eval0" in log
+
+
+def test_named_targets_rerun_only_the_stale_runs_they_need(tmp_path):
+    """--forcerun makes its files targets: a stale run outside the named targets' needs must stay out of it."""
+    out = tmp_path / "results"
+    plan = workflow.Plan("smoke", out)
+    search, evaluation = "search/gsnas-darts-seed0", "evaluate/gsnas-darts-seed0-eval0"
+    other = "search/darts-darts-seed0"
+    for run in (search, evaluation, other):
+        _rows(plan, run)  # unstamped: all three stale
+    assert plan.upstream([evaluation]) == {evaluation, search}
+    proc = reproduce("smoke", out, plan.rows(evaluation), "--dry-run")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = proc.stdout + proc.stderr
+    assert "2 run(s) made under other settings run again" in log and other not in log

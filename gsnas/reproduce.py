@@ -3,8 +3,9 @@
     python -m gsnas.reproduce --profile cpu --jobs 2 [--results DIR] [-- SNAKEMAKE_ARGS]
 
 runs ``snakemake --cores JOBS --config profile=... --rerun-incomplete --keep-going -p``: only what is
-missing or was made under other settings (``Plan.stale``) runs; a job that was interrupted runs again and resumes from its checkpoint; a failed
-notebook stops only its dependants, stays to be read (the job's log) and runs again next time.
+missing or was made under other settings (``Plan.stale``) runs; a job that was interrupted runs again
+and resumes from its checkpoint; a failed notebook stops only its dependants, stays to be read (the
+job's log) and runs again next time.
 Each job gets the threads of its profile's ``resources`` (cpu: one): on a 2-core CPU,
 two one-thread jobs do more work than one two-thread job (benchmarks/RESULTS.md).
 

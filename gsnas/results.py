@@ -215,26 +215,18 @@ class Results:
                 return SimpleNamespace(**cfg)
         return None
 
-    def stale(self) -> dict[str, list[str]]:
-        """Per routine, the settings on which these results' runs differ from their profile as it reads now
-        (a profile changed after the results were made: ``make reproduce`` reruns those jobs)."""
-        from dataclasses import asdict
+    def pending(self) -> dict[str, dict[str, int]]:
+        """What ``make reproduce`` would still run, per notebook: the runs of the profile's plan these results
+        lack (``missing``) or made under settings other than the profile's now (``stale``, ``Plan.stale``)."""
+        from .config import REPO
+        from .workflow import Plan
 
-        from .config import config, load_profile
-
-        prof = load_profile(self["searches"]["profile"].iloc[0])
-        per_run = {"out", "seed", "space", "resume", "progress", "control", "genotype", "data_root"}
-        per_job = {"operation_pruning": {"mu"}, "retrain": {"mu", "model", "channels", "layers"}}  # set by the job
-        out = {}
-        for section in self.RUNS:
-            ran = self.run_config(section)
-            if ran is None:
-                continue
-            now = asdict(config(prof, section))
-            skip = per_run | per_job.get(section, set())
-            changed = [k for k, v in vars(ran).items() if k in now and k not in skip and now[k] != v]
-            if changed:
-                out[section] = changed
+        plan = Plan(self["searches"]["profile"].iloc[0], self.folder)
+        stale, out = set(plan.stale()), {}
+        for run, job in plan.jobs.items():
+            kind = "stale" if run in stale else None if (REPO / plan.rows(run)).exists() else "missing"
+            if kind:
+                out.setdefault(job.notebook, {"missing": 0, "stale": 0})[kind] += 1
         return out
 
     def scale(self, section: str, table: str = "searches") -> str:

@@ -6,6 +6,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -381,3 +382,22 @@ def test_named_targets_rerun_only_the_stale_runs_they_need(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = proc.stdout + proc.stderr
     assert "2 run(s) made under other settings run again" in log and other not in log
+
+
+def test_pending_counts_the_plans_missing_and_stale_runs(tmp_path):
+    """What the ledger's chapter says is left to run: rows absent, or made under other settings than the profile's."""
+    from gsnas.results import Results
+
+    plan = workflow.Plan("smoke", tmp_path)
+    for run in plan.jobs:
+        rows = Path(plan.rows(run))
+        rows.parent.mkdir(parents=True)
+        rows.write_text("{}")
+        rows.with_name(workflow.SETTINGS).write_text(plan.settings(run) + "\n")
+    (tmp_path / "searches.csv").write_text("profile,method\nsmoke,random\n")
+    assert Results(tmp_path).pending() == {}
+    searches = [r for r in plan.jobs if r.startswith("search/gsnas")]
+    Path(plan.rows(searches[0])).unlink()
+    Path(plan.rows(searches[1])).with_name(workflow.SETTINGS).write_text("{}\n")
+    Path(plan.rows("retrain/unpruned-seed0")).with_name(workflow.SETTINGS).unlink()
+    assert Results(tmp_path).pending() == {"search": {"missing": 1, "stale": 1}, "retrain": {"missing": 0, "stale": 1}}

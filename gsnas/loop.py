@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: tqdm.auto warns in a kernel without ipywidgets
 
 from . import checkpoint, data, distributed
 from .config import RunConfig

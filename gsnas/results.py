@@ -215,20 +215,6 @@ class Results:
                 return SimpleNamespace(**cfg)
         return None
 
-    def pending(self) -> dict[str, dict[str, int]]:
-        """What ``make reproduce`` would still run, per notebook: the runs of the profile's plan these results
-        lack (``missing``) or made under settings other than the profile's now (``stale``, ``Plan.stale``)."""
-        from .config import REPO
-        from .workflow import Plan
-
-        plan = Plan(self["searches"]["profile"].iloc[0], self.folder)
-        stale, out = set(plan.stale()), {}
-        for run, job in plan.jobs.items():
-            kind = "stale" if run in stale else None if (REPO / plan.rows(run)).exists() else "missing"
-            if kind:
-                out.setdefault(job.notebook, {"missing": 0, "stale": 0})[kind] += 1
-        return out
-
     def scale(self, section: str, table: str = "searches") -> str:
         """The protocol of one routine as these results ran it (a run's own config; else their profile's), in
         words (for captions)."""

@@ -152,6 +152,16 @@ class Plan:
                 out.append(run)
         return out
 
+    def pending(self) -> dict[str, dict[str, int]]:
+        """What ``make reproduce`` would still run, per notebook: the runs these results lack (``missing``) or
+        made under settings other than the profile's now (``stale``)."""
+        stale, out = set(self.stale()), {}
+        for run, job in self.jobs.items():
+            kind = "stale" if run in stale else None if (REPO / self.rows(run)).exists() else "missing"
+            if kind:
+                out.setdefault(job.notebook, {"missing": 0, "stale": 0})[kind] += 1
+        return out
+
     @property
     def tables(self) -> list[str]:
         return [f"{self.results}/{name}.csv" for name in [*TABLES, "timings", "claims"]]

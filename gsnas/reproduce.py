@@ -42,7 +42,7 @@ def run(profile: str, jobs: int = 1, results: str | None = None, extra=()) -> in
     if asked:  # runs named as targets: rerun only what they need (--forcerun makes its files targets too)
         stale = [run for run in stale if run in plan.upstream(asked)]
     if stale:  # made under other or unrecorded settings: Snakemake's metadata may not know (a fresh clone)
-        print(f"{len(stale)} run(s) made under other settings run again: {', '.join(stale[:4])}"
+        print(f"{len(stale)} run(s) made under other settings, or from such runs, run again: {', '.join(stale[:4])}"
               f"{' ...' if len(stale) > 4 else ''}", flush=True)
         extra = [*extra, "--forcerun", *map(plan.rows, stale)]
     cmd = command(profile, jobs, results, extra)

@@ -138,17 +138,21 @@ class Plan:
         return out
 
     def stale(self) -> list[str]:
-        """The runs whose rows were made under settings other than the profile's now, or under unrecorded ones.
+        """The runs whose rows were made under settings other than the profile's now, or under unrecorded ones,
+        or from the rows of a run that was (or that is missing): an evaluation of a stale search is stale.
 
         Snakemake reruns a job whose settings changed only from its own metadata (``.snakemake/``), which a
         fresh clone or a copied results folder lacks: it would keep their rows. Each job leaves its settings
         beside its rows (``SETTINGS``, written by the Snakefile), and ``gsnas.reproduce`` reruns these.
         """
-        out = []
-        for run in self.jobs:
+        out, missing = [], set()
+        for run, job in self.jobs.items():  # what a job needs comes before it (``check``)
             rows = REPO / self.rows(run)
             stamp = rows.with_name(SETTINGS)
-            if rows.exists() and (not stamp.exists() or stamp.read_text().strip() != self.settings(run)):
+            if not rows.exists():
+                missing.add(run)
+            elif (not stamp.exists() or stamp.read_text().strip() != self.settings(run)
+                  or any(need in missing or need in out for need in job.needs)):  # made from such a run
                 out.append(run)
         return out
 

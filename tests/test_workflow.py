@@ -372,7 +372,7 @@ def test_a_fresh_clone_reruns_a_run_whose_settings_changed(smoke, tmp_path):
     proc = reproduce("smoke", out, "--dry-run")
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = proc.stdout + proc.stderr
-    assert f"1 run(s) made under other settings run again: {run}" in log, log[-3000:]
+    assert f"2 run(s) made under other settings, or from such runs, run again: {run}, " in log, log[-3000:]
     assert f"{run}/rows.json" in log.split("Job stats")[0] and "evaluate/random-darts-seed0-eval0" in log
 
 
@@ -388,7 +388,7 @@ def test_named_targets_rerun_only_the_stale_runs_they_need(tmp_path):
     proc = reproduce("smoke", out, plan.rows(evaluation), "--dry-run")
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = proc.stdout + proc.stderr
-    assert "2 run(s) made under other settings run again" in log and other not in log
+    assert "2 run(s) made under other settings, or from such runs, run again" in log and other not in log
 
 
 def test_pending_counts_the_plans_missing_and_stale_runs(tmp_path):
@@ -404,4 +404,9 @@ def test_pending_counts_the_plans_missing_and_stale_runs(tmp_path):
     Path(plan.rows(searches[0])).unlink()
     Path(plan.rows(searches[1])).with_name(workflow.SETTINGS).write_text("{}\n")
     Path(plan.rows("retrain/unpruned-seed0")).with_name(workflow.SETTINGS).unlink()
-    assert plan.pending() == {"search": {"missing": 1, "stale": 1}, "retrain": {"missing": 0, "stale": 1}}
+    made_from = {run for run, job in plan.jobs.items() if set(job.needs) & set(searches[:2])}  # evaluations, controls
+    assert made_from and not any(set(plan.jobs[r].needs) & made_from for r in plan.jobs)  # nothing further down
+    assert set(plan.stale()) == {searches[1], "retrain/unpruned-seed0"} | made_from
+    pending = plan.pending()
+    assert pending["search"]["missing"] == 1 and pending["retrain"] == {"missing": 0, "stale": 1}
+    assert sum(n["stale"] for n in pending.values()) == 2 + len(made_from)

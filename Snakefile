@@ -58,4 +58,4 @@ rule aggregate:
         rows=[PLAN.rows(run) for run in PLAN.jobs],
         benchmarks=[f"{PLAN.results}/benchmarks/{run}.tsv" for run in PLAN.jobs],
     output: PLAN.tables
-    shell: "python -m gsnas.results aggregate {PLAN.results}"
+    shell: "python -m gsnas.workflow aggregate --profile {PLAN.profile:q} --results {PLAN.results:q}"

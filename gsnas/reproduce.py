@@ -31,6 +31,11 @@ def command(profile: str, jobs: int, results: str | None = None, extra=()) -> li
             "--printshellcmds", "--nolock", *extra]
 
 
+def _where(path: str) -> str:
+    """A path as Snakemake (run in the repository) finds it: relative paths from there, absolute ones as they are."""
+    return os.path.normpath(REPO / path)
+
+
 def run(profile: str, jobs: int = 1, results: str | None = None, extra=()) -> int:
     """Check the plan (one line on bad input, before any job), then run Snakemake; its exit status."""
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
@@ -38,7 +43,10 @@ def run(profile: str, jobs: int = 1, results: str | None = None, extra=()) -> in
     plan = Plan(profile, results)
     folder = REPO / plan.results
     folder.mkdir(parents=True, exist_ok=True)
-    stale, asked = plan.stale(), [run for run in plan.jobs if plan.rows(run) in extra]
+    planned = {_where(plan.rows(run)): run for run in plan.jobs}  # a run's rows, however spelled: ./x, /abs/x
+    asked = [planned[_where(arg)] for arg in extra if _where(arg) in planned]
+    extra = [plan.rows(planned[_where(arg)]) if _where(arg) in planned else arg for arg in extra]  # as Snakemake's
+    stale = plan.stale()
     if asked:  # runs named as targets: rerun only what they need (--forcerun makes its files targets too)
         stale = [run for run in stale if run in plan.upstream(asked)]
     if stale:  # made under other or unrecorded settings: Snakemake's metadata may not know (a fresh clone)

@@ -6,7 +6,8 @@ rows of all runs land whatever order they ran in, and re-running a configuration
 run folder) replaces its rows. Files are written atomically (a temporary file, fsync,
 rename): a crash mid-write never leaves a truncated file.
 
-    python -m gsnas.results aggregate results/cpu     # the workflow's last rule
+    python -m gsnas.results aggregate results/cpu             # every run's rows
+    python -m gsnas.workflow aggregate --profile cpu          # the workflow's last rule: the plan's runs only
 """
 from __future__ import annotations
 
@@ -96,20 +97,23 @@ def read_rows(run_dir) -> dict[str, list[dict]]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def aggregate(results, tables: dict[str, list[str]]) -> dict[str, pd.DataFrame]:
-    """Write ``<results>/<table>.csv`` for every table (name -> key columns) from the rows of all runs.
+def aggregate(results, tables: dict[str, list[str]], runs=None) -> dict[str, pd.DataFrame]:
+    """Write ``<results>/<table>.csv`` for every table (name -> key columns) from the rows of all runs, or of
+    ``runs`` (run folders under ``<results>/runs``: a plan's, ``Plan.current``) only.
 
     Rows with the same key values: the most recently written run's are kept. A table without
     rows gets its key columns as header. Also writes ``timings.csv`` from Snakemake's benchmarks.
     """
     results = Path(results)
-    files = sorted((results / "runs").rglob(ROWS), key=lambda p: (p.stat().st_mtime, str(p)))
+    files = ((results / "runs").rglob(ROWS) if runs is None else
+             [p for p in (results / "runs" / run / ROWS for run in runs) if p.exists()])
+    files = sorted(files, key=lambda p: (p.stat().st_mtime, str(p)))
     if not files:
         raise ValueError(f"no {ROWS} under {results / 'runs'}: nothing to aggregate (run the notebooks first)")
-    runs = [json.loads(f.read_text()) for f in files]
+    written = [json.loads(f.read_text()) for f in files]
     out = {}
     for name, key in tables.items():
-        rows = [row for run in runs for row in run.get(name, [])]
+        rows = [row for run in written for row in run.get(name, [])]
         df = pd.DataFrame(rows) if rows else pd.DataFrame(columns=key)
         if rows:
             key = [k for k in key if k in df]  # a key column newer than some rows: theirs are empty
@@ -117,20 +121,24 @@ def aggregate(results, tables: dict[str, list[str]]) -> dict[str, pd.DataFrame]:
             df = df[list(dict.fromkeys(c for i in df.index for c in rows[i]))]  # columns in row order, not run order
         atomic_write_text(results / f"{name}.csv", df.to_csv(index=False))
         out[name] = df
-    out["timings"] = timings(results)
+    out["timings"] = timings(results, runs)
     atomic_write_text(results / "timings.csv", out["timings"].to_csv(index=False))
     return out
 
 
-def timings(results) -> pd.DataFrame:
-    """Wall time and peak memory of each notebook (Snakemake's ``benchmarks/<run>.tsv``), and in all.
+def timings(results, runs=None) -> pd.DataFrame:
+    """Wall time and peak memory of each notebook (Snakemake's ``benchmarks/<run>.tsv``; of ``runs`` only, if
+    given), and in all.
 
     TOTAL is the time during which at least one notebook ran: the union of the notebooks' intervals
     (papermill's start and end, kept in each executed notebook), so a reproduction run in parts does
     not count the gaps between them. A notebook interrupted and resumed counts its last part only.
     """
     rows, spans = [], []
-    for path in sorted((Path(results) / "benchmarks").rglob("*.tsv")):
+    paths = sorted((Path(results) / "benchmarks").rglob("*.tsv"))
+    if runs is not None:
+        paths = [p for p in paths if p.relative_to(Path(results) / "benchmarks").with_suffix("").as_posix() in runs]
+    for path in paths:
         bench = pd.read_csv(path, sep="\t").iloc[-1]
         run = path.relative_to(Path(results) / "benchmarks").with_suffix(".ipynb").as_posix()
         rows.append({"notebook": run, "status": "ok", "wall_seconds": round(float(bench["s"]), 1),
@@ -250,13 +258,19 @@ def main(argv=None) -> int:
     parser.add_argument("results", help="a results folder (results/<profile>)")
     args = parser.parse_args(argv)
     try:
-        tables = aggregate(args.results, TABLES)
+        tables = build(args.results)
     except ValueError as e:
         print(f"gsnas.results: error: {e}", file=sys.stderr)
         return 2
-    tables["claims"] = write_claims(args.results)  # the verdicts, from the tables just written
     print(", ".join(f"{name}: {len(df)} rows" for name, df in tables.items()))
     return 0
+
+
+def build(folder, runs=None) -> dict[str, pd.DataFrame]:
+    """Every table of a results folder from its runs' rows (``aggregate``), then the verdicts from them."""
+    tables = aggregate(folder, TABLES, runs)
+    tables["claims"] = write_claims(folder)
+    return tables
 
 
 if __name__ == "__main__":

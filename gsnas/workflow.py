@@ -9,11 +9,15 @@ the run folder itself: Snakemake deletes the outputs of an interrupted job befor
 again, and the checkpoint beside the rows must survive for the rerun to resume (every job runs
 with resume). Its executed notebook ``<results>/notebooks/<run>.ipynb`` is its log, which
 Snakemake keeps when the job fails.
+
+    python -m gsnas.workflow aggregate --profile cpu [--results DIR]   # the tables from the plan's current rows
 """
 from __future__ import annotations
 
+import argparse
 import json
 import shlex
+import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,7 +26,7 @@ import yaml
 
 from . import experiments as ex
 from .config import CONTROLS, REPO, SECTIONS, config, load_profile
-from .results import ROWS, TABLES, atomic_write_text
+from .results import ROWS, TABLES, atomic_write_text, build
 
 SETTINGS = "settings.json"  # beside a run's rows: the settings of the profile they were made with (``settings``)
 # what a notebook's jobs read of the profile, where it is not their routines' sections: a retraining's network
@@ -137,34 +141,56 @@ class Plan:
                 todo += self.jobs[run].needs
         return out
 
-    def stale(self) -> list[str]:
-        """The runs whose rows were made under settings other than the profile's now, or under unrecorded ones,
-        or from the rows of a run that was (or that is missing): an evaluation of a stale search is stale.
+    def status(self) -> dict[str, str]:
+        """Each run's rows: ``current``, ``missing``, or ``stale``: made under settings other than the profile's
+        now, or under unrecorded ones, or from the rows of a run that is stale or missing (an evaluation of a
+        stale search is stale).
 
         Snakemake reruns a job whose settings changed only from its own metadata (``.snakemake/``), which a
         fresh clone or a copied results folder lacks: it would keep their rows. Each job leaves its settings
         beside its rows (``SETTINGS``, written by the Snakefile), and ``gsnas.reproduce`` reruns these.
         """
-        out, missing = [], set()
+        out = {}
         for run, job in self.jobs.items():  # what a job needs comes before it (``check``)
             rows = REPO / self.rows(run)
             stamp = rows.with_name(SETTINGS)
             if not rows.exists():
-                missing.add(run)
+                out[run] = "missing"
             elif (not stamp.exists() or stamp.read_text().strip() != self.settings(run)
-                  or any(need in missing or need in out for need in job.needs)):  # made from such a run
-                out.append(run)
+                  or any(out[need] != "current" for need in job.needs)):  # made from such a run
+                out[run] = "stale"
+            else:
+                out[run] = "current"
         return out
+
+    def stale(self) -> list[str]:
+        """The runs whose rows ``make reproduce`` makes again (``status``)."""
+        return [run for run, kind in self.status().items() if kind == "stale"]
+
+    def current(self) -> list[str]:
+        """The runs whose rows are the profile's now: what the tables are built from (``gsnas.results``)."""
+        return [run for run, kind in self.status().items() if kind == "current"]
 
     def pending(self) -> dict[str, dict[str, int]]:
         """What ``make reproduce`` would still run, per notebook: the runs these results lack (``missing``) or
         made under settings other than the profile's now (``stale``)."""
-        stale, out = set(self.stale()), {}
-        for run, job in self.jobs.items():
-            kind = "stale" if run in stale else None if (REPO / self.rows(run)).exists() else "missing"
-            if kind:
-                out.setdefault(job.notebook, {"missing": 0, "stale": 0})[kind] += 1
+        out = {}
+        for run, kind in self.status().items():
+            if kind != "current":
+                out.setdefault(self.jobs[run].notebook, {"missing": 0, "stale": 0})[kind] += 1
         return out
+
+    def aggregate(self) -> dict:
+        """The tables and verdicts (``gsnas.results.build``) from the rows of this plan's current runs only: a table
+        never mixes two protocols, nor holds a run the plan no longer has. Says what it left out."""
+        current = self.current()
+        written = {p.parent.relative_to(REPO / self.results / "runs").as_posix()
+                   for p in (REPO / self.results / "runs").rglob(ROWS)}
+        others = sorted(written - set(current))
+        if others:
+            print(f"left out {len(others)} run(s) not in the plan or not made under its settings now: "
+                  f"{', '.join(others[:4])}{' ...' if len(others) > 4 else ''}", flush=True)
+        return build(REPO / self.results, current)
 
     @property
     def tables(self) -> list[str]:
@@ -235,3 +261,23 @@ def check(job_list: list[Job]) -> None:
             raise ValueError(f"run {job.run} needs {missing}, which no earlier job writes")
         seen.add(job.run)
 
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gsnas.workflow", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["aggregate"])
+    parser.add_argument("--profile", default="cpu", help="smoke, cpu, paper or a profile .yaml")
+    parser.add_argument("--results", default=None, help="results folder (default: results/<profile>)")
+    args = parser.parse_args(argv)
+    try:
+        tables = Plan(args.profile, args.results).aggregate()
+    except ValueError as e:
+        print(f"gsnas.workflow: error: {e}", file=sys.stderr)
+        return 2
+    print(", ".join(f"{name}: {len(df)} rows" for name, df in tables.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,6 +1,7 @@
 """The reproduction as a Snakemake workflow: the plan, bad input, reruns, a killed run resumed, a failed notebook,
 the SLURM profile's dry run."""
 import json
+import os
 import re
 import shlex
 import shutil
@@ -277,7 +278,8 @@ def test_slurm_dry_run_lists_every_job_with_the_command_a_person_types():
             "notebook": f"notebooks/{job.notebook}.ipynb", "output": f"results/paper/notebooks/{run}.ipynb",
             "profile": "paper", "results": "results/paper", **job.params, "resume": True}
     assert "rule aggregate:" in proc.stdout + proc.stderr
-    assert "Shell command: python -m gsnas.results aggregate results/paper" in proc.stdout + proc.stderr
+    assert ("Shell command: python -m gsnas.workflow aggregate --profile paper --results results/paper"
+            in proc.stdout + proc.stderr)
 
 
 def test_total_time_counts_only_when_a_notebook_ran(tmp_path):
@@ -376,8 +378,10 @@ def test_a_fresh_clone_reruns_a_run_whose_settings_changed(smoke, tmp_path):
     assert f"{run}/rows.json" in log.split("Job stats")[0] and "evaluate/random-darts-seed0-eval0" in log
 
 
-def test_named_targets_rerun_only_the_stale_runs_they_need(tmp_path):
-    """--forcerun makes its files targets: a stale run outside the named targets' needs must stay out of it."""
+@pytest.mark.parametrize("spelling", ["as_planned", "relative", "dotted"])
+def test_named_targets_rerun_only_the_stale_runs_they_need(tmp_path, spelling):
+    """--forcerun makes its files targets: a stale run outside the named targets' needs must stay out of it, however
+    the target is spelled."""
     out = tmp_path / "results"
     plan = workflow.Plan("smoke", out)
     search, evaluation = "search/gsnas-darts-seed0", "evaluate/gsnas-darts-seed0-eval0"
@@ -385,7 +389,9 @@ def test_named_targets_rerun_only_the_stale_runs_they_need(tmp_path):
     for run in (search, evaluation, other):
         _rows(plan, run)  # unstamped: all three stale
     assert plan.upstream([evaluation]) == {evaluation, search}
-    proc = reproduce("smoke", out, plan.rows(evaluation), "--dry-run")
+    target = {"as_planned": plan.rows(evaluation), "relative": os.path.relpath(plan.rows(evaluation), ROOT),
+              "dotted": plan.rows(evaluation).replace("/runs/", "/runs/./")}[spelling]
+    proc = reproduce("smoke", out, target, "--dry-run")
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = proc.stdout + proc.stderr
     assert "2 run(s) made under other settings, or from such runs, run again" in log and other not in log
@@ -410,3 +416,27 @@ def test_pending_counts_the_plans_missing_and_stale_runs(tmp_path):
     pending = plan.pending()
     assert pending["search"]["missing"] == 1 and pending["retrain"] == {"missing": 0, "stale": 1}
     assert sum(n["stale"] for n in pending.values()) == 2 + len(made_from)
+
+
+def test_tables_are_built_from_the_plans_current_rows_only(tmp_path, capsys):
+    """Rows of a run the plan no longer has, or made under other settings, stay out of the tables (and out of the
+    timings): a table never mixes two protocols."""
+    from gsnas.results import main as results_main
+
+    plan = workflow.Plan("smoke", tmp_path)
+    current, stale = [r for r in plan.jobs if r.startswith("search/gsnas")][:2]
+    for run, seed in ((current, 0), (stale, 1), ("search/gsnas-darts-seed99", 99)):
+        path = tmp_path / "runs" / run / "rows.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"searches": [{"method": "gsnas", "space": "darts", "seed": seed, "control": "none",
+                                                  "profile": "smoke", "dataset": "x", "device": "cpu", "gate_bound": 1.0,
+                                                  "run_dir": f"runs/{run}"}]}))
+        (tmp_path / "benchmarks" / run).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "benchmarks" / f"{run}.tsv").write_text("s\tmax_rss\n10\t100\n")
+    (tmp_path / "runs" / current / workflow.SETTINGS).write_text(plan.settings(current) + "\n")
+    assert workflow.main(["aggregate", "--profile", "smoke", "--results", str(tmp_path)]) == 0
+    assert "left out 2 run(s) not in the plan or not made under its settings now" in capsys.readouterr().out
+    assert pd.read_csv(tmp_path / "searches.csv")["seed"].tolist() == [0]
+    assert pd.read_csv(tmp_path / "timings.csv")["notebook"].tolist() == [f"{current}.ipynb", "TOTAL"]
+    assert results_main(["aggregate", str(tmp_path)]) == 0  # without a plan: every run's rows
+    assert sorted(pd.read_csv(tmp_path / "searches.csv")["seed"]) == [0, 1, 99]

@@ -48,6 +48,7 @@ for notebook in PLAN.notebooks:
             settings=lambda w: PLAN.settings(w.run),  # a changed setting reruns the job
         benchmark: f"{PLAN.results}/benchmarks/{{run}}.tsv"
         threads: res["threads"]
+        priority: PLAN.priority(notebook)  # a job that completes rows (an evaluation) before one that opens more
         resources: gpu=res["gpus"], mem_mb=res["mem_mb"], runtime=res["runtime"]
         # the settings beside the rows: a fresh clone (no .snakemake metadata) still knows when they go stale
         shell: "papermill -k python3 --no-progress-bar {input.notebook} {log.notebook} {params.args}"

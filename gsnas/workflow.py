@@ -118,6 +118,12 @@ class Plan:
     def rows(self, run: str) -> str:
         return f"{self.results}/runs/{run}/{ROWS}"
 
+    def priority(self, notebook: str) -> int:
+        """Snakemake's priority of a notebook's jobs: a run that others need (a search, a pruning) waits while a
+        run it made can be evaluated or retrained, so a reproduction in parts completes table rows as it goes."""
+        mine = set(self.runs(notebook))
+        return 0 if any(need in mine for job in self.jobs.values() for need in job.needs) else 1
+
     def needs(self, run: str) -> list[str]:
         return [self.rows(r) for r in self.jobs[run].needs]
 

@@ -55,6 +55,14 @@ def test_smoke_plan_runs_searches_before_their_evaluations():
                    for j in plan.jobs)  # nothing evaluates a control
 
 
+def test_what_completes_rows_goes_before_what_opens_more():
+    """Snakemake's priorities: an evaluation (or retraining) of a finished search (or pruning) before a new search."""
+    plan = workflow.Plan("smoke")
+    first = {n for n in plan.notebooks if plan.priority(n) > 0}
+    assert first == {"evaluate", "retrain", "learning_curve"}, first
+    assert all(plan.priority(plan.jobs[need].notebook) == 0 for job in plan.jobs.values() for need in job.needs)
+
+
 def test_paper_plan_is_the_papers_protocol():
     """3 searches per method, each evaluated 3 times; S1, S2, S4 x 3 seeds x 3 evaluations for GS-NAS and DARTS;
     5 mus, each pruned network and the unpruned one retrained; beyond: 3 random cells and DARTS_V2 evaluated."""

@@ -24,7 +24,7 @@ from .evaluate import matched_removal, prune, train, weights
 from .genotype import Genotype, get_genotype, random_genotype
 from .groups import gate_bound
 from .network import EvalNetwork
-from .results import provenance, read_rows, write_rows
+from .results import ROWS, provenance, read_rows, write_rows
 from .search import search, tune_mu
 from .spaces import get_space
 
@@ -206,9 +206,10 @@ def run_evaluate(profile="cpu", method="gsnas", space="darts", seed_search=0, se
     run_dir = out / "runs" / evaluate_run(method, space, seed_search, seed_eval)
     run_dir.mkdir(parents=True, exist_ok=True)
     genotype.save(run_dir / "genotype.json")
-    res = launch("evaluate", config(prof, "evaluate", genotype=str(run_dir / "genotype.json"), seed=seed_eval,
-                                    out=str(run_dir), **overrides), processes)
+    res = train_once(out, config(prof, "evaluate", genotype=str(run_dir / "genotype.json"), seed=seed_eval,
+                                 out=str(run_dir), **overrides), processes)
     common = {"method": method, "seed_search": seed_search, "seed_eval": seed_eval, "params_m": res["params"] / 1e6,
+              **({"same_cell_as": res["same_cell_as"]} if "same_cell_as" in res else {}),
               "param_free_share": genotype.param_free_share(), "noise_ops": genotype.count({"noise"}),
               "genotype": json.dumps(genotype.to_dict()), **_prov(prof, res)}
     # the search's supernet accuracy before and after its discretization, and the gaps (points)
@@ -221,6 +222,26 @@ def run_evaluate(profile="cpu", method="gsnas", space="darts", seed_search=0, se
         row = {"space": space, **common, "test_error": 100.0 - res["test_acc"]}
         write_rows(run_dir, {"table3_subspaces": [row]})
     return {**res, "row": row}
+
+
+def train_once(out: Path, cfg, processes: int = 1) -> dict:
+    """Train an evaluation network, unless a finished evaluation or learning-curve point of these results trained
+    the same cell under the same settings and seed on the CPU, where training is deterministic (two searches that
+    found one cell gave bitwise the same evaluation): its result then stands for this one (``same_cell_as``)."""
+    def settings(c: dict) -> dict:  # what makes the training, as result.json holds it
+        return json.loads(json.dumps({k: v for k, v in c.items() if k not in ("out", "genotype", "resume", "progress")},
+                                     default=str))
+
+    mine, cell = settings(asdict(cfg)), Genotype.load(cfg.genotype).to_dict()
+    for path in sorted((out / "runs").glob("*/*/result.json")):
+        if (path.parent.parent.name not in ("evaluate", "learning_curve") or not (path.parent / ROWS).exists()
+                or path.parent.resolve() == Path(cfg.out).resolve()):
+            continue
+        prior = json.loads(path.read_text())
+        if prior.get("device") == "cpu" and prior.get("genotype") == cell and settings(prior["config"]) == mine:
+            return {**prior, "wall_seconds": 0.0, "origin": None,
+                    "same_cell_as": path.parent.relative_to(out / "runs").as_posix()}
+    return launch("evaluate", cfg, processes)
 
 
 def learning_curve_run(cell: str, train_size: int, seed: int) -> str:
@@ -243,10 +264,11 @@ def run_learning_curve(profile="cpu", cell="DARTS_V2", train_size=10000, seed=0,
     genotype.save(run_dir / "genotype.json")
     cfg = config(prof, "evaluate", genotype=str(run_dir / "genotype.json"), seed=seed, train_size=train_size,
                  out=str(run_dir), **overrides)
-    res = launch("evaluate", cfg, processes)
+    res = train_once(out, cfg, processes)
     row = {"cell": cell, "train_size": train_size, "seed_eval": seed, "epochs": cfg.epochs,
            "images_seen": train_size * cfg.epochs, "params_m": res["params"] / 1e6,
-           "train_acc": res["train_acc"], "test_acc": res["test_acc"], **_prov(prof, res)}
+           "train_acc": res["train_acc"], "test_acc": res["test_acc"],
+           **({"same_cell_as": res["same_cell_as"]} if "same_cell_as" in res else {}), **_prov(prof, res)}
     write_rows(run_dir, {"learning_curve": [row]})
     return {**res, "row": row}
 

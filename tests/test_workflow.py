@@ -448,3 +448,28 @@ def test_tables_are_built_from_the_plans_current_rows_only(tmp_path, capsys):
     assert pd.read_csv(tmp_path / "timings.csv")["notebook"].tolist() == [f"{current}.ipynb", "TOTAL"]
     assert results_main(["aggregate", str(tmp_path)]) == 0  # without a plan: every run's rows
     assert sorted(pd.read_csv(tmp_path / "searches.csv")["seed"]) == [0, 1, 99]
+
+
+def test_a_cell_trained_before_under_the_same_settings_is_not_trained_again(tmp_path, monkeypatch):
+    """Training is deterministic on the CPU: the same cell, settings and seed give bitwise the same result, so an
+    evaluation takes it from a finished evaluation or learning-curve point (``same_cell_as``); another seed trains."""
+    from gsnas import experiments as ex
+    from gsnas.config import config, load_profile
+
+    size = config(load_profile("smoke"), "evaluate").train_size
+    first = ex.run_learning_curve("smoke", cell="DARTS_V2", train_size=size, seed=0, results=tmp_path)
+    again = ex.launch("evaluate", config(load_profile("smoke"), "evaluate", genotype="DARTS_V2", seed=0,
+                                         out=str(tmp_path / "again")))
+    assert again["test_acc"] == first["test_acc"] and again["train_acc"] == first["train_acc"]  # the premise
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(ex, "launch", no_training)
+    row = ex.run_evaluate("smoke", method="DARTS_V2", seed_eval=0, results=tmp_path)["row"]
+    assert row["same_cell_as"] == ex.learning_curve_run("DARTS_V2", size, 0)
+    assert row["test_acc"] == first["test_acc"] and row["params_m"] * 1e6 == first["params"]
+    with pytest.raises(AssertionError, match="trained again"):
+        ex.run_evaluate("smoke", method="DARTS_V2", seed_eval=1, results=tmp_path)
+    with pytest.raises(AssertionError, match="trained again"):  # other settings
+        ex.run_evaluate("smoke", method="DARTS_V2", seed_eval=0, results=tmp_path, lr=0.01)

@@ -44,8 +44,9 @@ def run(profile: str, jobs: int = 1, results: str | None = None, extra=()) -> in
     folder = REPO / plan.results
     folder.mkdir(parents=True, exist_ok=True)
     planned = {_where(plan.rows(run)): run for run in plan.jobs}  # a run's rows, however spelled: ./x, /abs/x
-    asked = [planned[_where(arg)] for arg in extra if _where(arg) in planned]
-    extra = [plan.rows(planned[_where(arg)]) if _where(arg) in planned else arg for arg in extra]  # as Snakemake's
+    named = [planned.get(_where(arg)) for arg in extra]
+    asked = [run for run in named if run]
+    extra = [plan.rows(run) if run else arg for run, arg in zip(named, extra)]  # spelled as Snakemake's rules
     stale = plan.stale()
     if asked:  # runs named as targets: rerun only what they need (--forcerun makes its files targets too)
         stale = [run for run in stale if run in plan.upstream(asked)]

@@ -268,7 +268,6 @@ def check(job_list: list[Job]) -> None:
         seen.add(job.run)
 
 
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gsnas.workflow", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

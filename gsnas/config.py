@@ -286,8 +286,14 @@ def load_profile(profile: str | Path) -> dict:
     if not path.is_file():
         names = sorted(p.stem for p in PROFILES.glob("*.yaml"))
         raise ValueError(f"unknown profile {str(profile)!r}; valid: {', '.join(names)} or a .yaml file")
+    return parse_profile(path.read_text(), path.name)
+
+
+def parse_profile(text: str, filename: str) -> dict:
+    """A profile from its YAML text (``load_profile``); ``filename`` names it in errors, its stem is its name."""
+    path = Path(filename)
     try:
-        prof = yaml.safe_load(path.read_text()) or {}
+        prof = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:
         raise ValueError(f"profile {path} is not valid YAML: {str(e).splitlines()[0]}") from None
     known = {*PLAN, "common", *SECTIONS, "resources"}

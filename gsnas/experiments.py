@@ -81,7 +81,9 @@ SELECTIONS = ("group_sparsity", "random", "width")  # which ops a network lost: 
 
 
 def _prov(prof, res) -> dict:
-    return provenance(prof["name"], res["config"]["dataset"], res["device"], res["wall_seconds"], res.get("origin"))
+    """Where a row's numbers come from; ``same_cell_as``: a training they were taken from (``train_once``)."""
+    return {**provenance(prof["name"], res["config"]["dataset"], res["device"], res["wall_seconds"], res.get("origin")),
+            **({"same_cell_as": res["same_cell_as"]} if "same_cell_as" in res else {})}
 
 
 def launch(section: str, cfg, processes: int = 1) -> dict:
@@ -209,7 +211,6 @@ def run_evaluate(profile="cpu", method="gsnas", space="darts", seed_search=0, se
     res = train_once(out, config(prof, "evaluate", genotype=str(run_dir / "genotype.json"), seed=seed_eval,
                                  out=str(run_dir), **overrides), processes)
     common = {"method": method, "seed_search": seed_search, "seed_eval": seed_eval, "params_m": res["params"] / 1e6,
-              **({"same_cell_as": res["same_cell_as"]} if "same_cell_as" in res else {}),
               "param_free_share": genotype.param_free_share(), "noise_ops": genotype.count({"noise"}),
               "genotype": json.dumps(genotype.to_dict()), **_prov(prof, res)}
     # the search's supernet accuracy before and after its discretization, and the gaps (points)
@@ -267,8 +268,7 @@ def run_learning_curve(profile="cpu", cell="DARTS_V2", train_size=10000, seed=0,
     res = train_once(out, cfg, processes)
     row = {"cell": cell, "train_size": train_size, "seed_eval": seed, "epochs": cfg.epochs,
            "images_seen": train_size * cfg.epochs, "params_m": res["params"] / 1e6,
-           "train_acc": res["train_acc"], "test_acc": res["test_acc"],
-           **({"same_cell_as": res["same_cell_as"]} if "same_cell_as" in res else {}), **_prov(prof, res)}
+           "train_acc": res["train_acc"], "test_acc": res["test_acc"], **_prov(prof, res)}
     write_rows(run_dir, {"learning_curve": [row]})
     return {**res, "row": row}
 

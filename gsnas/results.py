@@ -209,35 +209,20 @@ class Results:
         df = self[name]
         return f"{df['dataset'].iloc[0]}, profile {df['profile'].iloc[0]}"
 
-    RUNS = {"search": "search/gsnas-*", "darts": "search/darts-*", "evaluate": "evaluate/*",
-            "operation_pruning": "operation_pruning/*", "retrain": "retrain/*"}
-
-    def run_config(self, section: str):
-        """The settings one run of ``section`` in these results was made with (its result.json, as read: not
-        validated again, its paths are the run's), or None."""
-        from types import SimpleNamespace
-
-        for path in sorted((self.folder / "runs").glob(f"{self.RUNS[section]}/result.json")):
-            cfg = json.loads(path.read_text()).get("config")
-            if cfg:
-                return SimpleNamespace(**cfg)
-        return None
-
     def scale(self, section: str, table: str = "searches") -> str:
-        """The protocol of one routine as these results ran it (a run's own config; else their profile's), in
-        words (for captions)."""
+        """The protocol of one routine under these results' profile, in words (for captions). The workflow's
+        tables hold only rows made under the profile's settings now (``Plan.aggregate``); a run's own
+        result.json could be a stale one's."""
         from .config import config, load_profile
 
         prof = load_profile(self[table]["profile"].iloc[0])
-        cfg = self.run_config(section)
-        if cfg is None:
-            cfg = config(prof, section)
-            if section == "retrain":  # the network is operation pruning's; retrain sets only how it trains
-                net = config(prof, "operation_pruning")
-                cfg.channels, cfg.layers = net.channels, net.layers
+        cfg = config(prof, section)
+        if section == "retrain":  # the network is operation pruning's; retrain sets only how it trains
+            net = config(prof, "operation_pruning")
+            cfg.channels, cfg.layers = net.channels, net.layers
         size = f"{cfg.train_size:,} training images" if cfg.train_size else "the full training set"
         words = [f"C={cfg.channels}, {cfg.layers} cells", size, f"{cfg.epochs} epochs", f"batch {cfg.batch_size}"]
-        if hasattr(cfg, "image_size") and cfg.image_size:
+        if getattr(cfg, "image_size", None):
             words.insert(1, f"{cfg.image_size}x{cfg.image_size} images")
         return ", ".join(words)
 

@@ -18,14 +18,13 @@ import argparse
 import json
 import shlex
 import sys
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
 
 from . import experiments as ex
-from .config import CONTROLS, REPO, SECTIONS, config, load_profile
+from .config import CONTROLS, REPO, SECTIONS, config, load_profile, parse_profile
 from .results import ROWS, TABLES, atomic_write_text, build
 
 SETTINGS = "settings.json"  # beside a run's rows: the settings of the profile they were made with (``settings``)
@@ -231,13 +230,10 @@ def stamp_from_git(plan: Plan, profile_at) -> list[str]:
         text = profile_at(next(iter(provenance))[0])
         if text is None:
             continue
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "profile.yaml"
-            path.write_text(text)
-            try:
-                old = load_profile(path)
-            except ValueError:  # an older profile the checks no longer accept: not provably current
-                continue
+        try:
+            old = parse_profile(text, f"{plan.prof['name']}.yaml")
+        except ValueError:  # an older profile the checks no longer accept: not provably current
+            continue
         if settings(old, job) == plan.settings(run):
             atomic_write_text(rows.with_name(SETTINGS), plan.settings(run) + "\n")
             done.append(run)

@@ -17,10 +17,9 @@ from papermill.cli import _resolve_type, papermill as papermill_cli
 from conftest import ROOT, reproduce
 from gsnas import checkpoint, workflow
 from gsnas.loop import KILL_AFTER
-from gsnas.config import PROFILES
-from gsnas.results import TABLES
+from gsnas.config import PROFILES, config, load_profile
+from gsnas.results import TABLES, Results, aggregate
 from gsnas.reproduce import main
-from gsnas.results import aggregate
 
 
 def test_smoke_plan_runs_searches_before_their_evaluations():
@@ -331,7 +330,6 @@ def test_a_network_pruned_at_two_mus_is_retrained_once(tmp_path):
     write_rows(tmp_path / "runs" / ex.retrain_run(0.2, 0), {"figure1_pruning_tradeoff": [
         {"selection": "group_sparsity", "mu": 0.2, "seed": 0, "params": 100, "acc_retrained": 50.0}]})
     aggregate(tmp_path, TABLES)
-    from gsnas.results import Results
     assert Results(tmp_path)["figure1_pruning_tradeoff"]["mu"].tolist() == [0.2]  # the evidence lists it once
 
 
@@ -428,7 +426,7 @@ def test_pending_counts_the_plans_missing_and_stale_runs(tmp_path):
 
 def test_tables_are_built_from_the_plans_current_rows_only(tmp_path, capsys):
     """Rows of a run the plan no longer has, or made under other settings, stay out of the tables (and out of the
-    timings): a table never mixes two protocols."""
+    timings): a table never mixes two protocols, and its captions give the profile's protocol."""
     from gsnas.results import main as results_main
 
     plan = workflow.Plan("smoke", tmp_path)
@@ -448,6 +446,9 @@ def test_tables_are_built_from_the_plans_current_rows_only(tmp_path, capsys):
     assert pd.read_csv(tmp_path / "timings.csv")["notebook"].tolist() == [f"{current}.ipynb", "TOTAL"]
     assert results_main(["aggregate", str(tmp_path)]) == 0  # without a plan: every run's rows
     assert sorted(pd.read_csv(tmp_path / "searches.csv")["seed"]) == [0, 1, 99]
+    (tmp_path / "runs" / stale / "result.json").write_text(json.dumps({"config": {"epochs": 99}}))
+    epochs = config(load_profile("smoke"), "search").epochs  # captions: the profile's protocol, not a stale run's
+    assert f", {epochs} epochs," in Results(tmp_path).scale("search") and epochs != 99
 
 
 def test_a_cell_trained_before_under_the_same_settings_is_not_trained_again(tmp_path, monkeypatch):

@@ -455,7 +455,6 @@ def test_a_cell_trained_before_under_the_same_settings_is_not_trained_again(tmp_
     """Training is deterministic on the CPU: the same cell, settings and seed give bitwise the same result, so an
     evaluation takes it from a finished evaluation or learning-curve point (``same_cell_as``); another seed trains."""
     from gsnas import experiments as ex
-    from gsnas.config import config, load_profile
 
     size = config(load_profile("smoke"), "evaluate").train_size
     first = ex.run_learning_curve("smoke", cell="DARTS_V2", train_size=size, seed=0, results=tmp_path)

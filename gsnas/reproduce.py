@@ -9,6 +9,12 @@ job's log) and runs again next time.
 Each job gets the threads of its profile's ``resources`` (cpu: one): on a 2-core CPU,
 two one-thread jobs do more work than one two-thread job (benchmarks/RESULTS.md).
 
+Whether a run is done is the plan's to say (``Plan.status``), not file times: a clone writes its files in no
+particular order, and Snakemake would redo a run whose rows are older than its notebook or than the rows it
+needs. Before Snakemake starts, each current run's rows are made no older than what it was made from
+(``settle``); a changed notebook or package therefore reruns nothing by itself: delete a run's rows, or name
+it after ``-- --forcerun``, to make it again.
+
 Snakemake's lock files outlive a killed run; a lock that dies with this process guards the
 results folder instead (``--nolock``), so a killed reproduction simply runs again.
 """
@@ -36,6 +42,22 @@ def _where(path: str) -> str:
     return os.path.normpath(REPO / path)
 
 
+def settle(plan: Plan, current: list[str]) -> list[str]:
+    """Give each current run's rows the time of its newest input (its notebook, the rows it needs) where they are
+    older, so Snakemake, which compares times, keeps what the plan calls current. The runs touched."""
+    touched, current = [], set(current)
+    for run, job in plan.jobs.items():  # what a run needs comes before it
+        if run not in current:
+            continue
+        rows = REPO / plan.rows(run)
+        inputs = [REPO / "notebooks" / f"{job.notebook}.ipynb", *(REPO / plan.rows(need) for need in job.needs)]
+        newest = max(path.stat().st_mtime_ns for path in inputs)
+        if rows.stat().st_mtime_ns < newest:
+            os.utime(rows, ns=(newest, newest))
+            touched.append(run)
+    return touched
+
+
 def run(profile: str, jobs: int = 1, results: str | None = None, extra=()) -> int:
     """Check the plan (one line on bad input, before any job), then run Snakemake; its exit status."""
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
@@ -47,7 +69,8 @@ def run(profile: str, jobs: int = 1, results: str | None = None, extra=()) -> in
     named = [planned.get(_where(arg)) for arg in extra]
     asked = [run for run in named if run]
     extra = [plan.rows(run) if run else arg for run, arg in zip(named, extra)]  # spelled as Snakemake's rules
-    stale = plan.stale()
+    status = plan.status()
+    stale = [run for run, kind in status.items() if kind == "stale"]
     if asked:  # runs named as targets: rerun only what they need (--forcerun makes its files targets too)
         stale = [run for run in stale if run in plan.upstream(asked)]
     if stale:  # made under other or unrecorded settings: Snakemake's metadata may not know (a fresh clone)
@@ -62,6 +85,9 @@ def run(profile: str, jobs: int = 1, results: str | None = None, extra=()) -> in
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise ValueError(f"another reproduction is running in {plan.results}") from None
+        touched = settle(plan, [run for run, kind in status.items() if kind == "current"])
+        if touched:
+            print(f"{len(touched)} current run(s) older than their inputs (as in a fresh clone) kept", flush=True)
         print(shlex.join(cmd), flush=True)
         # Snakemake holds the lock too (pass_fds): it lasts while either process lives
         proc = subprocess.Popen([sys.executable, "-m", *cmd], cwd=REPO, env=env, pass_fds=[lock.fileno()])

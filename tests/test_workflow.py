@@ -165,6 +165,24 @@ def test_second_run_does_nothing(smoke, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in files} == files
 
 
+@pytest.mark.slow
+def test_a_fresh_clone_keeps_current_rows_whatever_their_file_times(smoke, tmp_path):
+    """A clone writes files in no order: rows older than their notebook and than the rows they were made from are
+    still current (their settings say so) and nothing runs; only those rows' times change."""
+    out = shutil.copytree(smoke.results, tmp_path / "results", copy_function=shutil.copy2)
+    old = out / "runs" / "evaluate" / "gsnas-darts-seed0-eval0" / "rows.json"
+    os.utime(old, (946684800, 946684800))  # 2000-01-01: older than its notebook and its search's rows
+    files = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p != old and p.suffix != ".lock"}
+    proc = reproduce("smoke", out, "--dry-run")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = proc.stdout + proc.stderr
+    assert "1 current run(s) older than their inputs (as in a fresh clone) kept" in log, log[-3000:]
+    assert "Nothing to be done" in log, log[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in files} == files
+    search = out / "runs" / "search" / "gsnas-darts-seed0" / "rows.json"
+    assert old.stat().st_mtime_ns >= search.stat().st_mtime_ns
+
+
 def _profile(tmp_path, **changes) -> str:
     """The smoke profile with sections changed, as a file also named smoke.yaml (so its rows say profile smoke)."""
     prof = yaml.safe_load((PROFILES / "smoke.yaml").read_text())

@@ -11,7 +11,7 @@ two one-thread jobs do more work than one two-thread job (benchmarks/RESULTS.md)
 
 Whether a run is done is the plan's to say (``Plan.status``), not file times: a clone writes its files in no
 particular order, and Snakemake would redo a run whose rows are older than its notebook or than the rows it
-needs. Before Snakemake starts, each current run's rows are made no older than what it was made from
+needs. Before Snakemake starts, each current run's rows and benchmark are made no older than what it was made from
 (``settle``); a changed notebook or package therefore reruns nothing by itself: delete a run's rows, or name
 it after ``-- --forcerun``, to make it again.
 
@@ -43,17 +43,20 @@ def _where(path: str) -> str:
 
 
 def settle(plan: Plan, current: list[str]) -> list[str]:
-    """Give each current run's rows the time of its newest input (its notebook, the rows it needs) where they are
-    older, so Snakemake, which compares times, keeps what the plan calls current. The runs touched."""
+    """Give each current run's outputs (its rows, its benchmark) the time of its newest input (its notebook, the
+    rows it needs) where they are older, so Snakemake, which compares times, keeps what the plan calls current.
+    The runs touched."""
     touched, current = [], set(current)
     for run, job in plan.jobs.items():  # what a run needs comes before it
         if run not in current:
             continue
-        rows = REPO / plan.rows(run)
         inputs = [REPO / "notebooks" / f"{job.notebook}.ipynb", *(REPO / plan.rows(need) for need in job.needs)]
         newest = max(path.stat().st_mtime_ns for path in inputs)
-        if rows.stat().st_mtime_ns < newest:
-            os.utime(rows, ns=(newest, newest))
+        outputs = [REPO / plan.rows(run), REPO / plan.results / "benchmarks" / f"{run}.tsv"]
+        older = [path for path in outputs if path.exists() and path.stat().st_mtime_ns < newest]
+        for path in older:
+            os.utime(path, ns=(newest, newest))
+        if older:
             touched.append(run)
     return touched
 

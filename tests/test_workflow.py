@@ -166,11 +166,14 @@ def test_second_run_does_nothing(smoke, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_fresh_clone_keeps_current_rows_whatever_their_file_times(smoke, tmp_path):
-    """A clone writes files in no order: rows older than their notebook and than the rows they were made from are
-    still current (their settings say so) and nothing runs; only those rows' times change."""
+@pytest.mark.parametrize("output", ["runs/evaluate/gsnas-darts-seed0-eval0/rows.json",
+                                    "benchmarks/evaluate/gsnas-darts-seed0-eval0.tsv"])
+def test_a_fresh_clone_keeps_current_rows_whatever_their_file_times(smoke, tmp_path, output):
+    """A clone writes files in no order: rows (or a benchmark, which Snakemake also takes for an output) older than
+    their notebook and than the rows they were made from are still current (their settings say so) and nothing
+    runs; only that file's time changes."""
     out = shutil.copytree(smoke.results, tmp_path / "results", copy_function=shutil.copy2)
-    old = out / "runs" / "evaluate" / "gsnas-darts-seed0-eval0" / "rows.json"
+    old = out / output
     os.utime(old, (946684800, 946684800))  # 2000-01-01: older than its notebook and its search's rows
     files = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p != old and p.suffix != ".lock"}
     proc = reproduce("smoke", out, "--dry-run")

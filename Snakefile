@@ -46,7 +46,7 @@ for notebook in PLAN.notebooks:
         params:
             args=lambda w: PLAN.args(w.run),
             settings=lambda w: PLAN.settings(w.run),  # a changed setting reruns the job
-        benchmark: f"{PLAN.results}/benchmarks/{{run}}.tsv"
+        benchmark: PLAN.benchmark("{run}")
         threads: res["threads"]
         priority: PLAN.priority(notebook)  # a job that completes rows (an evaluation) before one that opens more
         resources: gpu=res["gpus"], mem_mb=res["mem_mb"], runtime=res["runtime"]
@@ -57,6 +57,6 @@ for notebook in PLAN.notebooks:
 rule aggregate:
     input:
         rows=[PLAN.rows(run) for run in PLAN.jobs],
-        benchmarks=[f"{PLAN.results}/benchmarks/{run}.tsv" for run in PLAN.jobs],
+        benchmarks=[PLAN.benchmark(run) for run in PLAN.jobs],
     output: PLAN.tables
     shell: "python -m gsnas.workflow aggregate --profile {PLAN.profile:q} --results {PLAN.results:q}"

@@ -52,7 +52,7 @@ def settle(plan: Plan, current: list[str]) -> list[str]:
             continue
         inputs = [REPO / "notebooks" / f"{job.notebook}.ipynb", *(REPO / plan.rows(need) for need in job.needs)]
         newest = max(path.stat().st_mtime_ns for path in inputs)
-        outputs = [REPO / plan.rows(run), REPO / plan.results / "benchmarks" / f"{run}.tsv"]
+        outputs = [REPO / plan.rows(run), REPO / plan.benchmark(run)]
         older = [path for path in outputs if path.exists() and path.stat().st_mtime_ns < newest]
         for path in older:
             os.utime(path, ns=(newest, newest))

@@ -117,6 +117,10 @@ class Plan:
     def rows(self, run: str) -> str:
         return f"{self.results}/runs/{run}/{ROWS}"
 
+    def benchmark(self, run: str) -> str:
+        """Where Snakemake writes a job's wall time and memory (an output to it: its time counts as the rows')."""
+        return f"{self.results}/benchmarks/{run}.tsv"
+
     def priority(self, notebook: str) -> int:
         """Snakemake's priority of a notebook's jobs: a run that others need (a search, a pruning) waits while a
         run it made can be evaluated or retrained, so a reproduction in parts completes table rows as it goes."""

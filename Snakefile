@@ -3,6 +3,10 @@
 #
 #   make reproduce PROFILE=cpu JOBS=2                          # gsnas.reproduce runs the line below
 #   snakemake --cores 2 --rerun-incomplete --keep-going --config profile=cpu [results=DIR]
+#
+# Snakemake alone judges a run done by file times, and a fresh clone writes them in no order: there,
+# run `make reproduce` (or `python -m gsnas.reproduce --profile cpu -- -n`, a dry run) once first. It
+# settles the times of the runs made under the profile's settings, so Snakemake keeps them.
 #   snakemake -n --profile workflow/profiles/slurm --config profile=paper     # a SLURM cluster
 #
 # A job's output is its run's rows.json, not the run folder: Snakemake deletes the outputs of an

@@ -132,7 +132,9 @@ def timings(results, runs=None) -> pd.DataFrame:
 
     TOTAL is the time during which at least one notebook ran: the union of the notebooks' intervals
     (papermill's start and end, kept in each executed notebook), so a reproduction run in parts does
-    not count the gaps between them. A notebook interrupted and resumed counts its last part only.
+    not count the gaps between them. A notebook interrupted and resumed counts its last part only;
+    ``run_seconds`` counts all its parts: the run's own clock (kept in its checkpoint, written in its
+    rows), which TOTAL sums. Time lost after a run's last checkpoint is in neither.
     """
     rows, spans = [], []
     paths = sorted((Path(results) / "benchmarks").rglob("*.tsv"))
@@ -141,7 +143,10 @@ def timings(results, runs=None) -> pd.DataFrame:
     for path in paths:
         bench = pd.read_csv(path, sep="\t").iloc[-1]
         run = path.relative_to(Path(results) / "benchmarks").with_suffix(".ipynb").as_posix()
+        clocks = [row["wall_seconds"] for table in read_rows(Path(results) / "runs" / Path(run).with_suffix("")).values()
+                  for row in table if row.get("wall_seconds") is not None]
         rows.append({"notebook": run, "status": "ok", "wall_seconds": round(float(bench["s"]), 1),
+                     "run_seconds": round(float(max(clocks)), 1) if clocks else float("nan"),
                      "max_rss_mb": round(float(bench["max_rss"]), 1)})
         spans.append(_interval(Path(results) / "notebooks" / run, path, float(bench["s"])))
     if spans:
@@ -149,8 +154,9 @@ def timings(results, runs=None) -> pd.DataFrame:
         for s, e in sorted(spans):  # merge overlapping intervals
             busy += max(0.0, e - max(s, end))
             end = max(end, e)
-        rows.append({"notebook": "TOTAL", "status": "ok", "wall_seconds": round(busy, 1)})
-    return pd.DataFrame(rows, columns=["notebook", "status", "wall_seconds", "max_rss_mb"])
+        rows.append({"notebook": "TOTAL", "status": "ok", "wall_seconds": round(busy, 1),
+                     "run_seconds": round(float(pd.Series([r["run_seconds"] for r in rows]).sum()), 1)})
+    return pd.DataFrame(rows, columns=["notebook", "status", "wall_seconds", "run_seconds", "max_rss_mb"])
 
 
 def _interval(notebook: Path, benchmark: Path, seconds: float) -> tuple[float, float]:

@@ -328,6 +328,22 @@ def test_total_time_counts_only_when_a_notebook_ran(tmp_path):
     assert df["wall_seconds"].iloc[-1] == 30.0  # [0, 20] and [1000, 1010]
 
 
+def test_a_resumed_run_costs_all_its_parts(tmp_path):
+    """A notebook resumed from its run's checkpoint ran 10 s in its last part; its rows carry the run's own clock
+    (120 s over all parts): run_seconds, which TOTAL sums. A run without rows has none."""
+    from gsnas.results import timings, write_rows
+
+    for name, seconds in (("mu0.3-seed0", 10), ("mu0.4-seed0", 50)):
+        (tmp_path / "benchmarks" / "retrain").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "benchmarks" / "retrain" / f"{name}.tsv").write_text(f"s\tmax_rss\n{seconds}\t100\n")
+    write_rows(tmp_path / "runs" / "retrain" / "mu0.3-seed0",
+               {"figure1_pruning_tradeoff": [{"mu": 0.3, "wall_seconds": 120.0}], "other": [{"wall_seconds": 7.0}]})
+    df = timings(tmp_path).set_index("notebook")
+    assert df.loc["retrain/mu0.3-seed0.ipynb", ["wall_seconds", "run_seconds"]].tolist() == [10.0, 120.0]
+    assert pd.isna(df.loc["retrain/mu0.4-seed0.ipynb", "run_seconds"])
+    assert df.loc["TOTAL", "run_seconds"] == 120.0
+
+
 def test_a_network_pruned_at_two_mus_is_retrained_once(tmp_path):
     """The retraining at the larger mu reads the smaller mu's pruned network; equal: a row naming that mu, no training
     (no run folder contents but its rows); a different network: no match."""

@@ -18,4 +18,4 @@ from .budget import GAIN, budget_table, budget_text, chosen_budget, learning_cur
 from .budget import profile_budget  # noqa: F401
 from .discussion import claim_discussion, claims, forest, training_spread  # noqa: F401
 from .provenance import Provenance, inventory  # noqa: F401
-from .summary import summary_markdown, summary_numbers  # noqa: F401
+from .summary import summary_markdown, summary_numbers, time_spent  # noqa: F401

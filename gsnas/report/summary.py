@@ -44,6 +44,7 @@ def summary_numbers(results) -> dict:
         "searches_total": len(searches),
         "notebooks": int((timings["notebook"] != "TOTAL").sum()),
         "wall_hours": float(total.iloc[0]) / 3600 if len(total) else float("nan"),
+        "run_hours": _run_hours(timings),
         "claims": len(claims),
         "verdicts": {v: int((claims["verdict"] == v).sum()) for v in VERDICTS},
         "by_id": dict(zip(claims["claim_id"], claims["verdict"])),
@@ -53,6 +54,41 @@ def summary_numbers(results) -> dict:
         "commits": sorted({c for name in TABLES if name in res.tables for c in res[name]["git_commit"].astype(str)}),
         "paper_profile_run": (REPO / "results" / "paper" / "timings.csv").exists(),
     }
+
+
+def _run_hours(timings: pd.DataFrame) -> float:
+    """The runs' own clocks summed (job-hours, interrupted runs' parts all counted); older timings lack them."""
+    if "run_seconds" not in timings:
+        return float("nan")
+    return float(timings.loc[timings["notebook"] == "TOTAL", "run_seconds"].sum()) / 3600
+
+
+def time_spent(results):
+    """What the reproduction took, per kind of notebook: a sentence and a table (Snakemake's benchmarks, and the
+    runs' own clocks, which count the parts of an interrupted run that the benchmark of its last part misses)."""
+    from .table import Table
+
+    timings = pd.read_csv(Path(results) / "timings.csv")
+    runs = timings[timings["notebook"] != "TOTAL"]
+    total = timings.loc[timings["notebook"] == "TOTAL", "wall_seconds"]
+    clocks = "run_seconds" in runs
+    kind = (runs.assign(kind=runs["notebook"].str.split("/").str[0], run=runs.get("run_seconds"))
+            .groupby("kind").agg(notebooks=("notebook", "size"), **{"minutes in all": ("wall_seconds", "sum"),
+                                 "median minutes": ("wall_seconds", "median")},
+                                 **({"run minutes in all": ("run", "sum")} if clocks else {})))
+    kind[[c for c in kind.columns if "minutes" in c]] /= 60
+    text = (f"**Where the time went.** Wall time of the notebooks of this reproduction (Snakemake's benchmarks): "
+            f"{len(runs)} notebooks, {runs['wall_seconds'].sum() / 3600:.1f} hours of notebook time in all"
+            + (f", {total.iloc[0] / 3600:.1f} hours with at least one notebook running (the reproduction's wall "
+               f"time; pauses between its parts not counted)" if len(total) else "")
+            + ". Times include any other work that shared the machine while they ran; a notebook interrupted and "
+              "resumed counts its last part only.")
+    if clocks:
+        text += (f" The runs' own clocks (kept in their checkpoints, so every part of an interrupted run counts) add "
+                 f"to {_run_hours(timings):.1f} job-hours: what the reproduction costs run without interruption, "
+                 f"about half of it in wall time at two jobs at once.")
+    formats = {c: "{:.1f}" for c in kind.columns if "minutes" in c}
+    return text, Table(kind.reset_index(), "timings_by_kind", formats)
 
 
 def _interval(row: dict) -> str:
@@ -78,6 +114,8 @@ def summary_markdown(results) -> str:
     hardware = f"device {s['device']}, {s['threads_per_job']} thread(s) per job"
     if s["machine"]:
         hardware += f"; the machine, as `make bench` recorded it: {s['machine']}"
+    run_hours = (f"; {s['run_hours']:.1f} job-hours by the runs' own clocks, interrupted runs' parts included"
+                 if s["run_hours"] == s["run_hours"] else "")
     paper = ("its results are in `results/paper/`" if s["paper_profile_run"] else
              "it has not been run for this book")
     return f"""
@@ -97,7 +135,7 @@ in {{doc}}`generated/claims`.
 **Methodology.** The paper's method re-implemented from its text (`gsnas`) and run through one workflow on
 {s['dataset']} at a CPU scale (profile `{s['profile']}`): supernet {s['supernet']}; evaluation network
 {s['evaluation']}. {s['searches_total']} searches in all (on the DARTS space: {per_method}),
-{s['notebooks']} notebooks, **{s['wall_hours']:.1f} hours** of wall time ({hardware}); rows made at
+{s['notebooks']} notebooks, **{s['wall_hours']:.1f} hours** of wall time ({hardware}{run_hours}); rows made at
 {len(s['commits'])} commit(s), which every figure names.
 
 **Results.** Of {s['claims']} claims: {verdicts}. The scored comparisons (our difference, its 95 % interval and

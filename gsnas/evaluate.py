@@ -96,7 +96,9 @@ def matched_removal(net: EvalNetwork, removed: set[tuple[int, int, str]], seed: 
                     tries: int = 10_000) -> set[tuple[int, int, str]]:
     """The matched random-pruning control: op instances at random places, as many of each op type as
     ``removed`` holds (parameter-free ones too: with gates they are groups), redrawn until the network left
-    holds the weights of ``net.without(removed)`` within ``tolerance``.
+    holds the weights of ``net.without(removed)`` within ``tolerance`` and, where that network still carries
+    a signal from the stem to the classifier, carries one too (``EvalNetwork.carries_signal``): at 6 ops of 40
+    left, most unconditioned draws cut every path and train to chance, which says nothing about which ops matter.
 
     Group sparsity and chance then differ only in *which* instances go, not in how many, of which types or
     how many weights: what Figure 1's two curves are meant to compare.
@@ -114,11 +116,13 @@ def matched_removal(net: EvalNetwork, removed: set[tuple[int, int, str]], seed: 
                      for p in sub.parameters(recurse=False)) for key, g in groups.items()}  # as ``weights`` counts
     total = weights(net)
     target = total - sum(size[k] for k in removed)
+    connected = net.carries_signal(removed)
     gen = torch.Generator().manual_seed(seed)
     for _ in range(tries):
         pick = {by_type[op][i] for op, n in want.items()
                 for i in torch.randperm(len(by_type[op]), generator=gen)[:n].tolist()}
-        if abs(total - sum(size[k] for k in pick) - target) <= tolerance * target:
+        if (abs(total - sum(size[k] for k in pick) - target) <= tolerance * target
+                and (not connected or net.carries_signal(pick))):
             return pick
-    raise ValueError(f"no random draw of {want} leaves {target:,} weights ± {tolerance:.0%} in {tries:,} tries "
-                     f"(seed {seed})")
+    raise ValueError(f"no random draw of {want} leaves {target:,} weights ± {tolerance:.0%}"
+                     f"{' and a path from stem to classifier' if connected else ''} in {tries:,} tries (seed {seed})")

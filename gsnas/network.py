@@ -128,6 +128,21 @@ class EvalNetwork(CellNetwork):
         pruned.drop_prob = self.drop_prob
         return inherit_weights(pruned, self)
 
+    def carries_signal(self, removed: set[tuple[int, int, str]] = frozenset()) -> bool:
+        """Whether, without the op instances in ``removed``, some path of ops still leads from the stem to the
+        classifier. A network without one is constant: it outputs the same for every image (chance accuracy).
+
+        A cell reads the stem's or earlier cells' outputs (inputs 0 and 1: two cells back, one cell back), so a
+        cell left without ops need not cut the network: the next one may read past it through its input 0.
+        """
+        back2 = back1 = True  # the stem feeds both inputs of the first cell
+        for i, nodes in enumerate(self.cell_nodes):
+            alive = [back2, back1]
+            for n, node in enumerate(nodes):
+                alive.append(any(alive[s] for op, s in node if (i, EDGES.index((n + 2, s)), op) not in removed))
+            back2, back1 = back1, any(alive[j] for j in self.genotype.concat(self.cell_type(i)))
+        return back1
+
     def cell_genotype(self, i: int) -> Genotype:
         """Cell ``i`` as a genotype (both cell types set to it), e.g. for drawing a pruned cell."""
         kind = self.cell_type(i)

@@ -142,8 +142,9 @@ def timings(results, runs=None) -> pd.DataFrame:
         paths = [p for p in paths if p.relative_to(Path(results) / "benchmarks").with_suffix("").as_posix() in runs]
     for path in paths:
         bench = pd.read_csv(path, sep="\t").iloc[-1]
-        run = path.relative_to(Path(results) / "benchmarks").with_suffix(".ipynb").as_posix()
-        clocks = [row["wall_seconds"] for table in read_rows(Path(results) / "runs" / Path(run).with_suffix("")).values()
+        name = path.relative_to(Path(results) / "benchmarks").with_suffix("").as_posix()  # search/gsnas-darts-seed0
+        run = f"{name}.ipynb"
+        clocks = [row["wall_seconds"] for table in read_rows(Path(results) / "runs" / name).values()
                   for row in table if row.get("wall_seconds") is not None]
         rows.append({"notebook": run, "status": "ok", "wall_seconds": round(float(bench["s"]), 1),
                      "run_seconds": round(float(max(clocks)), 1) if clocks else float("nan"),

@@ -115,7 +115,7 @@ def summary_markdown(results) -> str:
     if s["machine"]:
         hardware += f"; the machine, as `make bench` recorded it: {s['machine']}"
     run_hours = (f"; {s['run_hours']:.1f} job-hours by the runs' own clocks, interrupted runs' parts included"
-                 if s["run_hours"] == s["run_hours"] else "")
+                 if pd.notna(s["run_hours"]) else "")
     paper = ("its results are in `results/paper/`" if s["paper_profile_run"] else
              "it has not been run for this book")
     return f"""

@@ -1,7 +1,7 @@
 # The two commands: `make book` and `make test`. Everything installs itself into .venv.
 # `make test-fast` skips the tests marked slow (the smoke reproduction, the browser, training runs).
 # `make reproduce PROFILE=cpu JOBS=2 [RESULTS=dir]` runs the workflow (Snakefile) of a profile: only what is missing
-# (smoke: ~1 min, cpu: ~4.5 hours on 2 cores as last measured in results/cpu/timings.csv, paper: GPU-days;
+# (smoke: ~1 min, cpu: ~12 hours on 2 cores, 24.1 job-hours as measured in results/cpu/timings.csv, paper: GPU-days;
 # README for a GPU machine and SLURM).
 # `make bench` measures speed and memory (a few minutes; benchmarks/RESULTS.md).
 PYTHON  ?= python3.11

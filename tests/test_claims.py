@@ -167,6 +167,21 @@ def test_width_claim_reads_the_width_curve_at_each_pruned_networks_weights():
     assert claims.better_than_width(_width({700: [87.8, 88.0]}, {}))["verdict"] == "inconclusive"  # no baseline
 
 
+def test_width_discussion_reads_the_curve_where_pruning_falls_furthest_below_it():
+    from gsnas.report.discussion import _width_facts
+
+    f = _width({650: [84.0, 84.2], 750: [88.0, 88.2]}, {(6, 600): [86.0, 86.2], (7, 800): [88.0, 88.2]})
+    f = f["figure1_pruning_tradeoff"]
+    f = pd.concat([f, pd.DataFrame({"selection": "random", "mu": 0.35, "channels": 8, "seed": [0, 1],
+                                    "acc_retrained": [85.0, 85.4], "params": 650})], ignore_index=True)
+    f["ops_pruned"] = (f["mu"] * 40).round()
+    text = _width_facts(f)
+    # C=6: 40 % fewer weights than the unpruned 1000; at 650 weights the curve reads 86.1 + 0.25 * 2 = 86.6
+    assert "C=6 with 40 % fewer weights than the unpruned network, retrains to 86.10 % against 90.10 %" in text
+    assert "(mu 0.35, 14 operations removed) retrains to 84.10 % where the curve reads 86.60 %" in text
+    assert text.endswith("the matched random removal of as many operations there, to 85.20 %.")
+
+
 def test_width_claim_counts_width_runs_shared_by_two_networks_once():
     """Two networks read between the same widths share those runs: the mean difference is one contrast, with the
     width groups' coefficients summed, not two independent differences (``combined``) that would halve their variance."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from .. import paper
@@ -155,7 +156,35 @@ def _why_width(res):
             f"pruned networks, {res.scale('retrain', 'figure1_pruning_tradeoff')}) is read at each pruned "
             "network's weights by linear interpolation between its two neighbouring widths (Figure 1 draws the "
             "curve). The test asks whether the choice of operations beats shrinking every operation alike, not "
-            "whether the pruned network is good.")
+            "whether the pruned network is good." + _width_facts(f))
+
+
+def _width_facts(f: pd.DataFrame) -> str:
+    """How steep the width curve is, and, at the pruned network furthest below it, how the matched random
+    removal of as many operations fared: whether the shortfall goes with which operations or with how many."""
+    from ..claims import width_curve
+
+    curve = width_curve(f)
+    if len(curve) < 2:
+        return ""
+    narrow, wide = curve.iloc[0], curve.iloc[-1]
+    mean = lambda accs: sum(accs) / len(accs)  # noqa: E731
+    text = (f" Here the narrowest width, {narrow['label']} with {100 * (1 - narrow['params'] / wide['params']):.0f} % "
+            f"fewer weights than the {wide['label']} network, retrains to {mean(narrow['accs']):.2f} % against "
+            f"{mean(wide['accs']):.2f} %.")
+    gs = f[(f["selection"] == "group_sparsity") & (f["mu"] > 0) & (f["acc_retrained"] > 10.5)]
+    gs = gs[gs["params"].between(narrow["params"], wide["params"])]
+    if gs.empty:
+        return text
+    below = gs.groupby("mu").agg(acc=("acc_retrained", "mean"), params=("params", "first"), ops=("ops_pruned", "first"))
+    below["curve"] = np.interp(below["params"], curve["params"], curve["accs"].map(mean))
+    mu = (below["acc"] - below["curve"]).idxmin()
+    worst = below.loc[mu]
+    text += (f" The pruned network furthest below the curve (mu {mu:g}, {worst['ops']:.0f} operations removed) "
+             f"retrains to {worst['acc']:.2f} % where the curve reads {worst['curve']:.2f} %")
+    rnd = f[(f["selection"] == "random") & (f["mu"] == mu)]["acc_retrained"]
+    return text + (f"; the matched random removal of as many operations there, to {rnd.mean():.2f} %." if len(rnd)
+                   else ".")
 
 
 def training_spread(res: Results):

@@ -1,6 +1,8 @@
 """The claims chapter: the ledger as a table, a forest plot of its intervals, and what each verdict can tell."""
 from __future__ import annotations
 
+from statistics import fmean as mean
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -168,7 +170,6 @@ def _width_facts(f: pd.DataFrame) -> str:
     if len(curve) < 2:
         return ""
     narrow, wide = curve.iloc[0], curve.iloc[-1]
-    mean = lambda accs: sum(accs) / len(accs)  # noqa: E731
     text = (f" Here the narrowest width, {narrow['label']} with {100 * (1 - narrow['params'] / wide['params']):.0f} % "
             f"fewer weights than the {wide['label']} network, retrains to {mean(narrow['accs']):.2f} % against "
             f"{mean(wide['accs']):.2f} %.")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .. import paper
-from ..claims import per_search
+from ..claims import CHANCE, per_search
 from ..results import Results
 from .table import Table, n_range
 
@@ -99,7 +99,7 @@ def _why_graceful(res):
     if not sizes.empty:
         text += (f" Retrainings of one network differ by up to {(sizes['max'] - sizes['min']).max():.2f} points "
                  f"({n_range(sizes['size'])} per network).")
-    last = t[(t["threshold"] == t["threshold"].min()) & (t["acc_before"] <= 10.5)]  # 10 classes: chance
+    last = t[(t["threshold"] == t["threshold"].min()) & (t["acc_before"] <= CHANCE + 0.5)]
     total = _pruning_ops(res)
     dead = last[last["ops_pruned"] == total] if total else last.iloc[:0]
     if not dead.empty:
@@ -173,7 +173,7 @@ def _width_facts(f: pd.DataFrame) -> str:
     text = (f" Here the narrowest width, {narrow['label']} with {100 * (1 - narrow['params'] / wide['params']):.0f} % "
             f"fewer weights than the {wide['label']} network, retrains to {mean(narrow['accs']):.2f} % against "
             f"{mean(wide['accs']):.2f} %.")
-    gs = f[(f["selection"] == "group_sparsity") & (f["mu"] > 0) & (f["acc_retrained"] > 10.5)]
+    gs = f[(f["selection"] == "group_sparsity") & (f["mu"] > 0) & (f["acc_retrained"] > CHANCE + 0.5)]
     gs = gs[gs["params"].between(narrow["params"], wide["params"])]
     if gs.empty:
         return text
@@ -197,7 +197,7 @@ def training_spread(res: Results):
     if f is None or "params" not in f:
         return None
     groups = [g.drop_duplicates("seed")["acc_retrained"] for _, g in f.groupby(["selection", "params"])]
-    groups = [g for g in groups if len(g) > 1 and g.mean() > 10.5]  # a network at chance has no spread to learn
+    groups = [g for g in groups if len(g) > 1 and g.mean() > CHANCE + 0.5]  # a network at chance has no spread to learn
     df = sum(len(g) - 1 for g in groups)
     return (pooled_sd(groups), len(groups), df) if df else None
 
